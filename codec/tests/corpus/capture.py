@@ -29,13 +29,13 @@ CHUNK = 65536
 
 
 def pump(src: socket.socket, dst: socket.socket, path: str) -> None:
-    # Written straight to disk as it arrives so a crash still leaves the
-    # prefix that was seen; the file is the ground truth, not a buffer.
+    # The file records what the sender wrote, so it is written before (and
+    # regardless of) forwarding.
     with open(path, "wb") as out:
         while True:
             try:
                 data = src.recv(CHUNK)
-            except (ConnectionResetError, OSError):
+            except OSError:  # a reset ends the stream like an orderly EOF
                 data = b""
             if not data:
                 break
