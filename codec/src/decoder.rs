@@ -3,13 +3,9 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::error::DecodeError;
-use crate::frames::{ContentHeader, DEFAULT_FRAME_MAX, FRAME_OVERHEAD, Frame};
+use crate::frames::{ContentHeader, DEFAULT_FRAME_MAX, Frame};
 use crate::spec::{BasicProperties, Method, class_id, frame};
 use crate::wire::Reader;
-
-/// Method and content-header frames cannot be split, so RabbitMQ does not hold them to
-/// frame_max. They still need a ceiling, or a forged size would make us buffer without end.
-pub const NON_BODY_FRAME_CEILING: u32 = 1 << 20;
 
 const HEADER_LEN: usize = 7;
 
@@ -34,8 +30,7 @@ impl FrameDecoder {
         FrameDecoder { frame_max }
     }
 
-    /// Sets the negotiated frame_max, the largest frame including its 8 bytes of overhead.
-    /// Zero means no limit, as in the spec; the non-body ceiling still applies.
+    /// Sets the negotiated frame_max. Zero means no limit, as in the spec.
     pub fn set_frame_max(&mut self, frame_max: u32) {
         self.frame_max = frame_max;
     }
@@ -80,26 +75,24 @@ impl FrameDecoder {
         }))
     }
 
-    /// Everything that can be judged from the 7-byte header, before waiting for the payload.
+    /// Everything that can be judged from the 7-byte header, before waiting for the payload, so
+    /// a forged size is refused before anything is buffered for it.
+    ///
+    /// Every frame type is held to frame_max, and (as RabbitMQ 3.10 does) the payload alone is
+    /// compared with it: a frame of frame_max + 8 bytes in all still passes.
     fn check_header(&self, frame_type: u8, channel: u16, size: u32) -> Result<(), DecodeError> {
-        let limit = match frame_type {
-            frame::BODY => self.frame_max,
-            frame::METHOD | frame::HEADER => self.frame_max.max(NON_BODY_FRAME_CEILING),
+        match frame_type {
+            frame::METHOD | frame::HEADER | frame::BODY => {}
             frame::HEARTBEAT if channel != 0 => {
                 return Err(DecodeError::HeartbeatOnChannel(channel));
             }
-            frame::HEARTBEAT => self.frame_max.max(NON_BODY_FRAME_CEILING),
+            frame::HEARTBEAT => {}
             other => return Err(DecodeError::UnknownFrameType(other)),
-        };
-        let limit = if limit == 0 {
-            NON_BODY_FRAME_CEILING.max(u32::MAX - FRAME_OVERHEAD)
-        } else {
-            limit
-        };
-        if u64::from(size) + u64::from(FRAME_OVERHEAD) > u64::from(limit) {
+        }
+        if self.frame_max != 0 && size > self.frame_max {
             return Err(DecodeError::FrameTooLarge {
-                size: u64::from(size) + u64::from(FRAME_OVERHEAD),
-                frame_max: limit,
+                size,
+                frame_max: self.frame_max,
             });
         }
         Ok(())

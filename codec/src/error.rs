@@ -10,8 +10,8 @@ pub enum DecodeError {
     UnknownFrameType(u8),
     #[error("frame does not end with 0xce (found {0:#04x})")]
     MissingFrameEnd(u8),
-    #[error("frame of {size} bytes is larger than frame_max {frame_max}")]
-    FrameTooLarge { size: u64, frame_max: u32 },
+    #[error("frame payload of {size} bytes is larger than frame_max {frame_max}")]
+    FrameTooLarge { size: u32, frame_max: u32 },
     #[error("heartbeat frame on channel {0}, heartbeats belong on channel 0")]
     HeartbeatOnChannel(u16),
     #[error("cannot decode {what}: it ends early")]
@@ -26,7 +26,7 @@ pub enum DecodeError {
     NestingTooDeep(usize),
     #[error("content header property flags {0:#06x} set bits that basic properties do not have")]
     InvalidPropertyFlags(u16),
-    #[error("content header for class {0}: only basic (60) carries content")]
+    #[error("expected content header for class 60, got one for class {0} instead")]
     ContentClass(u16),
 }
 
@@ -37,14 +37,15 @@ impl DecodeError {
             DecodeError::UnknownFrameType(_)
             | DecodeError::MissingFrameEnd(_)
             | DecodeError::FrameTooLarge { .. }
-            | DecodeError::HeartbeatOnChannel(_)
             | DecodeError::Truncated { .. }
             | DecodeError::TrailingBytes { .. } => reply_code::FRAME_ERROR,
             DecodeError::UnknownFieldType(_)
             | DecodeError::NestingTooDeep(_)
             | DecodeError::InvalidPropertyFlags(_) => reply_code::SYNTAX_ERROR,
             DecodeError::UnknownMethod { .. } => reply_code::COMMAND_INVALID,
-            DecodeError::ContentClass(_) => reply_code::UNEXPECTED_FRAME,
+            DecodeError::ContentClass(_) | DecodeError::HeartbeatOnChannel(_) => {
+                reply_code::UNEXPECTED_FRAME
+            }
         }
     }
 

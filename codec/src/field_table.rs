@@ -105,6 +105,25 @@ impl FieldTable {
         decode_table(reader, 0)
     }
 
+    /// Decodes a table's entries with no length prefix: the form of an AMQPLAIN login response.
+    pub fn decode_entries(bytes: &Bytes) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes, "field table");
+        let mut table = Vec::new();
+        while !reader.is_empty() {
+            let key = reader.short_str()?;
+            let value = decode_value(&mut reader, 0)?;
+            table.push((key, value));
+        }
+        Ok(FieldTable(table))
+    }
+
+    /// Encodes the table, length prefix included, on its own.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        self.encode(&mut out);
+        out.freeze()
+    }
+
     pub(crate) fn encode(&self, out: &mut BytesMut) {
         put_length_prefixed(out, |out| {
             for (key, value) in &self.0 {

@@ -11,6 +11,9 @@ pub const DEFAULT_FRAME_MAX: u32 = 131_072;
 pub const FRAME_OVERHEAD: u32 = 8;
 
 /// One decoded frame.
+// The header variant is large (fourteen optional properties), but boxing it would cost an
+// allocation per published message; a frame is moved a handful of times, not stored.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Method {

@@ -15,7 +15,7 @@ mod short_str;
 pub mod spec;
 mod wire;
 
-pub use decoder::{FrameDecoder, NON_BODY_FRAME_CEILING};
+pub use decoder::FrameDecoder;
 pub use encoder::{
     encode_body, encode_content, encode_content_header, encode_frame, encode_heartbeat,
     encode_method,

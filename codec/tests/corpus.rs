@@ -11,7 +11,10 @@ fn round_trip(path: &Path) -> usize {
     let mut stream = &raw[..];
     let is_client = path.to_string_lossy().ends_with(".client.bin");
     if is_client {
-        assert_eq!(check_protocol_header(&stream[..8]), ProtocolHeaderCheck::Accepted);
+        assert_eq!(
+            check_protocol_header(&stream[..8]),
+            ProtocolHeaderCheck::Accepted
+        );
         stream = &stream[8..];
     }
     let mut buf = BytesMut::from(stream);
@@ -47,7 +50,10 @@ fn captured_streams_re_encode_byte_for_byte() {
         .filter(|p| p.extension().is_some_and(|e| e == "bin"))
         .collect();
     files.sort();
-    assert!(files.len() >= 18, "expected pika and amqprs captures in both directions");
+    assert!(
+        files.len() >= 18,
+        "expected pika and amqprs captures in both directions"
+    );
     let mut clients = std::collections::HashSet::new();
     for file in &files {
         let frames = round_trip(file);
