@@ -1,1 +1,140 @@
-fn main() {}
+//! `rmqd`: the AMQP 0-9-1 broker daemon.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use rmqd_broker::{Broker, BrokerConfig};
+use tracing::{error, info};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rmqd",
+    version,
+    about = "A self-contained AMQP 0-9-1 message broker"
+)]
+struct Args {
+    /// TCP port for AMQP connections.
+    #[arg(long, default_value_t = 5672)]
+    port: u16,
+    /// Address to listen on (all interfaces by default, as RabbitMQ).
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: std::net::IpAddr,
+    /// Log level: error, warn, info, debug or trace (RUST_LOG overrides it).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// A user to create, as NAME:PASSWORD. May be repeated. Users get access to every vhost.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    users: Vec<String>,
+    /// A vhost to create besides the default one. May be repeated.
+    #[arg(long = "vhost", value_name = "NAME")]
+    vhosts: Vec<String>,
+    /// The default user, created at start (RabbitMQ's default_user).
+    #[arg(long, default_value = "guest")]
+    default_user: String,
+    /// The default user's password (RabbitMQ's default_pass).
+    #[arg(long, default_value = "guest")]
+    default_pass: String,
+    /// The default vhost (RabbitMQ's default_vhost).
+    #[arg(long, default_value = "/")]
+    default_vhost: String,
+    /// Heartbeat interval in seconds proposed to clients; 0 disables.
+    #[arg(long, default_value_t = 60)]
+    heartbeat: u16,
+    /// Bytes of queued message data above which publishers are blocked (default: 40% of RAM).
+    #[arg(long)]
+    memory_high_watermark: Option<usize>,
+    /// Largest message body accepted, in bytes.
+    #[arg(long, default_value_t = 128 << 20)]
+    max_message_size: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            error!("cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let mut config = BrokerConfig {
+        heartbeat: args.heartbeat,
+        max_message_size: args.max_message_size,
+        ..BrokerConfig::default()
+    };
+    if let Some(watermark) = args.memory_high_watermark {
+        config.memory_high_watermark = watermark;
+    }
+    let broker = Broker::new(config);
+    let mut vhosts = vec![args.default_vhost.clone()];
+    vhosts.extend(args.vhosts.iter().cloned());
+    for vhost in &vhosts {
+        broker.add_vhost(vhost);
+    }
+    let mut users = vec![(args.default_user.clone(), args.default_pass.clone())];
+    for spec in &args.users {
+        let Some((name, password)) = spec.split_once(':') else {
+            error!("--user takes NAME:PASSWORD, got '{spec}'");
+            return ExitCode::FAILURE;
+        };
+        users.push((name.to_string(), password.to_string()));
+    }
+    for (name, password) in &users {
+        broker.users.add(name, password);
+        for vhost in &vhosts {
+            broker.users.grant(name, vhost);
+        }
+    }
+    // RabbitMQ's loopback_users default: guest may only connect from localhost.
+    broker.users.set_loopback_only(&["guest".to_string()]);
+
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(err) => {
+            error!("cannot listen on {addr}: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    info!(
+        "rmqd {} listening for AMQP 0-9-1 on {bound} (vhosts: {})",
+        env!("CARGO_PKG_VERSION"),
+        vhosts.join(", ")
+    );
+    rmqd_broker::server::serve(listener, broker, shutdown_signal()).await;
+    info!("rmqd stopped");
+    ExitCode::SUCCESS
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,151 @@
+//! The broker: vhosts, users, limits, and the registry of live connections that alarms and
+//! operators reach them through. Shared by every connection as `Arc<Broker>`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use rmqd_codec::{DEFAULT_FRAME_MAX, ShortStr};
+
+use crate::auth::Users;
+use crate::connection::ConnectionId;
+use crate::memory::MemoryTracker;
+use crate::metrics::Metrics;
+use crate::outbox::{Event, Outbox};
+use crate::vhost::Vhost;
+
+/// Limits and defaults, RabbitMQ's unless noted.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub frame_max: u32,
+    pub channel_max: u16,
+    /// Seconds proposed in connection.tune; 0 disables.
+    pub heartbeat: u16,
+    /// RabbitMQ 3.x allowed 128 MiB messages; 4.x lowered its default to 16 MiB. We keep 128 MiB.
+    pub max_message_size: usize,
+    pub handshake_timeout: Duration,
+    /// Bytes of message data above which publishers are blocked.
+    pub memory_high_watermark: usize,
+    pub cluster_name: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            frame_max: DEFAULT_FRAME_MAX,
+            channel_max: 2047,
+            heartbeat: 60,
+            max_message_size: 128 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            memory_high_watermark: default_high_watermark(),
+            cluster_name: "rmqd".to_string(),
+        }
+    }
+}
+
+/// 40% of physical memory, as RabbitMQ's `vm_memory_high_watermark` default; 1 GiB if unknown.
+fn default_high_watermark() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(2 << 30);
+    total / 5 * 2
+}
+
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub users: Users,
+    pub memory: Arc<MemoryTracker>,
+    pub metrics: Metrics,
+    vhosts: RwLock<HashMap<ShortStr, Arc<Vhost>>>,
+    connections: Mutex<HashMap<ConnectionId, Arc<Outbox>>>,
+    next_connection: AtomicU64,
+}
+
+impl Broker {
+    pub fn new(config: BrokerConfig) -> Arc<Broker> {
+        let memory = Arc::new(MemoryTracker::new(config.memory_high_watermark));
+        let broker = Arc::new(Broker {
+            config,
+            users: Users::default(),
+            memory: Arc::clone(&memory),
+            metrics: Metrics::default(),
+            vhosts: RwLock::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+        });
+        let weak: Weak<Broker> = Arc::downgrade(&broker);
+        memory.set_listener(Box::new(move |on| {
+            if let Some(broker) = weak.upgrade() {
+                broker.broadcast(|| Event::MemoryAlarm(on));
+            }
+        }));
+        broker
+    }
+
+    pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
+        let name = ShortStr::truncating(name);
+        Arc::clone(
+            self.vhosts
+                .write()
+                .entry(name.clone())
+                .or_insert_with(|| Vhost::new(name)),
+        )
+    }
+
+    pub fn vhost(&self, name: &[u8]) -> Option<Arc<Vhost>> {
+        self.vhosts.read().get(name).cloned()
+    }
+
+    pub fn vhosts(&self) -> Vec<Arc<Vhost>> {
+        self.vhosts.read().values().cloned().collect()
+    }
+
+    /// Deletes expired queues and messages; run it periodically.
+    pub fn expire(&self, now: Instant) {
+        for vhost in self.vhosts() {
+            for orphan in vhost.expire(now) {
+                orphan.outbox.push(Event::ConsumerCancelled {
+                    channel: orphan.channel,
+                    consumer_tag: orphan.tag,
+                });
+            }
+        }
+    }
+
+    /// Closes every connection with 320 CONNECTION_FORCED, as RabbitMQ does on shutdown.
+    pub fn close_all(&self, reason: &str) {
+        let text = format!("CONNECTION_FORCED - {reason}");
+        self.broadcast(|| Event::ForceClose {
+            code: rmqd_codec::reply_code::CONNECTION_FORCED,
+            text: text.clone(),
+        });
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.lock().len()
+    }
+
+    pub(crate) fn register_connection(&self, outbox: Arc<Outbox>) -> ConnectionId {
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.connections.lock().insert(id, outbox);
+        id
+    }
+
+    pub(crate) fn unregister_connection(&self, id: ConnectionId) {
+        self.connections.lock().remove(&id);
+    }
+
+    fn broadcast(&self, event: impl Fn() -> Event) {
+        let outboxes: Vec<Arc<Outbox>> = self.connections.lock().values().cloned().collect();
+        for outbox in outboxes {
+            outbox.push(event());
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! queue.declare, bind, unbind, purge, delete.
+
+use std::sync::Arc;
+
+use rmqd_codec::{
+    QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
+    QueuePurgeOk, QueueUnbind, QueueUnbindOk, ShortStr,
+};
+
+use super::{Channel, Ctx};
+use crate::error::AmqpError;
+use crate::outbox::Event;
+use crate::queue::Consumer;
+use crate::vhost::QueueSpec;
+
+impl Channel {
+    /// An empty queue name means the last queue declared on this channel, as the spec says.
+    pub(super) fn queue_name(&self, name: &ShortStr) -> Result<ShortStr, AmqpError> {
+        if !name.is_empty() {
+            return Ok(name.clone());
+        }
+        self.last_queue
+            .clone()
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+    }
+
+    pub(super) fn queue_declare(
+        &mut self,
+        m: QueueDeclare,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), AmqpError> {
+        let vhost = ctx.vhost();
+        let (queue, counts) = vhost.declare_queue(
+            &QueueSpec {
+                name: &m.queue,
+                passive: m.passive,
+                durable: m.durable,
+                exclusive: m.exclusive,
+                auto_delete: m.auto_delete,
+                arguments: &m.arguments,
+            },
+            ctx.session.id,
+            ctx.now,
+        )?;
+        if queue.exclusive_owner == Some(ctx.session.id)
+            && !ctx
+                .session
+                .exclusive_queues
+                .iter()
+                .any(|q| Arc::ptr_eq(q, &queue))
+        {
+            ctx.session.exclusive_queues.push(Arc::clone(&queue));
+        }
+        self.last_queue = Some(queue.name.clone());
+        if !m.nowait {
+            ctx.send(
+                self.id,
+                QueueDeclareOk {
+                    queue: queue.name.clone(),
+                    message_count: counts.ready,
+                    consumer_count: counts.consumers,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_bind(&mut self, m: QueueBind, ctx: &mut Ctx<'_>) -> Result<(), AmqpError> {
+        let queue = self.queue_name(&m.queue)?;
+        // With the queue name left empty, an empty routing key means the queue's name too.
+        let routing_key = if m.queue.is_empty() && m.routing_key.is_empty() {
+            queue.clone()
+        } else {
+            m.routing_key
+        };
+        ctx.vhost().bind_queue(
+            &queue,
+            &m.exchange,
+            &routing_key,
+            &m.arguments,
+            ctx.session.id,
+        )?;
+        if !m.nowait {
+            ctx.send(self.id, QueueBindOk {});
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_unbind(
+        &mut self,
+        m: QueueUnbind,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), AmqpError> {
+        let queue = self.queue_name(&m.queue)?;
+        ctx.vhost()
+            .unbind_queue(&queue, &m.exchange, &m.routing_key, &m.arguments)?;
+        ctx.send(self.id, QueueUnbindOk {});
+        Ok(())
+    }
+
+    pub(super) fn queue_purge(
+        &mut self,
+        m: QueuePurge,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), AmqpError> {
+        let name = self.queue_name(&m.queue)?;
+        let queue = ctx.vhost().queue(&name, ctx.session.id)?;
+        let message_count = queue.purge();
+        if !m.nowait {
+            ctx.send(self.id, QueuePurgeOk { message_count });
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_delete(
+        &mut self,
+        m: QueueDelete,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), AmqpError> {
+        let name = self.queue_name(&m.queue)?;
+        let (message_count, orphans) =
+            ctx.vhost()
+                .delete_queue(&name, m.if_unused, m.if_empty, ctx.session.id, ctx.now)?;
+        ctx.session.exclusive_queues.retain(|q| q.name != name);
+        notify_orphans(orphans);
+        if !m.nowait {
+            ctx.send(self.id, QueueDeleteOk { message_count });
+        }
+        Ok(())
+    }
+}
+
+/// Tells each consumer of a deleted queue, through its connection, that it was cancelled.
+pub(crate) fn notify_orphans(orphans: Vec<Consumer>) {
+    for orphan in orphans {
+        orphan.outbox.push(Event::ConsumerCancelled {
+            channel: orphan.channel,
+            consumer_tag: orphan.tag,
+        });
+    }
+}

@@ -1,0 +1,100 @@
+//! What other parts of the broker hand to one connection: deliveries from queues, consumer
+//! cancellations, alarms. Queues push here under their own lock; the connection's task drains
+//! it, assigns delivery tags and encodes frames. Bounded in bytes so a slow reader stops
+//! receiving deliveries and messages stay in their queues instead of piling up here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use rmqd_codec::ShortStr;
+use tokio::sync::Notify;
+
+use crate::queue::{Entry, Queue};
+
+/// Deliveries beyond this many bytes wait in their queue until the connection catches up.
+const OUTBOX_BYTE_BUDGET: usize = 4 << 20;
+
+pub(crate) struct Delivery {
+    pub channel: u16,
+    pub consumer_tag: ShortStr,
+    pub queue: Arc<Queue>,
+    pub entry: Entry,
+    pub ack_required: bool,
+}
+
+pub(crate) enum Event {
+    Deliver(Delivery),
+    /// The queue behind this consumer went away; tell the client with basic.cancel.
+    ConsumerCancelled {
+        channel: u16,
+        consumer_tag: ShortStr,
+    },
+    MemoryAlarm(bool),
+    /// An operator (or shutdown) closes the connection with this code and text.
+    ForceClose {
+        code: u16,
+        text: String,
+    },
+}
+
+#[derive(Default)]
+struct Pending {
+    events: VecDeque<Event>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Outbox {
+    pending: Mutex<Pending>,
+    notify: Notify,
+    /// A queue skipped one of our consumers for want of room; once we drain, those queues
+    /// must be asked to dispatch again.
+    starved: AtomicBool,
+}
+
+impl Outbox {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Outbox::default())
+    }
+
+    pub fn has_room(&self) -> bool {
+        let room = self.pending.lock().bytes < OUTBOX_BYTE_BUDGET;
+        if !room {
+            self.starved.store(true, Ordering::Release);
+        }
+        room
+    }
+
+    pub fn push(&self, event: Event) {
+        let size = match &event {
+            Event::Deliver(d) => d.entry.message.body.len() + 64,
+            _ => 64,
+        };
+        let mut pending = self.pending.lock();
+        pending.bytes += size;
+        let was_empty = pending.events.is_empty();
+        pending.events.push_back(event);
+        drop(pending);
+        if was_empty {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Takes everything pending.
+    pub fn drain(&self, into: &mut VecDeque<Event>) {
+        let mut pending = self.pending.lock();
+        pending.bytes = 0;
+        into.append(&mut pending.events);
+    }
+
+    pub fn take_starved(&self) -> bool {
+        self.starved.swap(false, Ordering::AcqRel)
+    }
+
+    /// Resolves once something is pushed (or was pushed since the last wait).
+    pub async fn wait(&self) {
+        self.notify.notified().await
+    }
+}

@@ -1,0 +1,353 @@
+//! A queue: ready messages in order, its consumers, and round-robin dispatch under prefetch.
+//!
+//! Each queue has its own lock. Dispatch runs inside whichever task changed the queue (a
+//! publisher's, an acker's) and hands deliveries to the consumers' connections through their
+//! outboxes, so a message reaches its consumer without hopping through another task.
+
+pub(crate) mod arguments;
+pub(crate) mod credit;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rmqd_codec::{FieldTable, ShortStr};
+
+use crate::connection::ConnectionId;
+use crate::message::Message;
+use crate::outbox::{Delivery, Event, Outbox};
+use crate::vhost::QueueSpec;
+pub(crate) use arguments::QueueSettings;
+pub(crate) use credit::{ChannelGate, Credit};
+
+/// A message's place in one queue. `seq` orders the queue, so a requeued message goes back
+/// where it was.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub seq: u64,
+    pub message: Arc<Message>,
+    pub redelivered: bool,
+    pub expires_at: Option<Instant>,
+}
+
+pub(crate) struct Consumer {
+    pub tag: ShortStr,
+    pub connection: ConnectionId,
+    pub channel: u16,
+    pub outbox: Arc<Outbox>,
+    pub ack_required: bool,
+    pub exclusive: bool,
+    pub credit: Arc<Credit>,
+    pub gate: Arc<ChannelGate>,
+}
+
+#[derive(Default)]
+struct State {
+    ready: VecDeque<Entry>,
+    next_seq: u64,
+    consumers: Vec<Consumer>,
+    /// Where the next round-robin search starts.
+    cursor: usize,
+    unacked: usize,
+    had_consumers: bool,
+    deleted: bool,
+    last_used: Option<Instant>,
+}
+
+pub struct Queue {
+    pub name: ShortStr,
+    pub vhost: ShortStr,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub exclusive_owner: Option<ConnectionId>,
+    pub arguments: FieldTable,
+    pub(crate) settings: QueueSettings,
+    state: Mutex<State>,
+}
+
+/// Counts for queue.declare-ok, purge-ok, delete-ok and listings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub ready: u32,
+    pub unacked: u32,
+    pub consumers: u32,
+}
+
+/// Why basic.consume was refused.
+pub(crate) enum ConsumeRefused {
+    /// The queue has an exclusive consumer, or the new consumer asks for exclusivity and others exist.
+    ExclusiveInUse,
+    Deleted,
+}
+
+impl Queue {
+    /// A new queue as `spec` declares it. RabbitMQ treats a durable exclusive queue as transient.
+    pub(crate) fn new(
+        name: ShortStr,
+        vhost: ShortStr,
+        spec: &QueueSpec<'_>,
+        owner: ConnectionId,
+        settings: QueueSettings,
+        now: Instant,
+    ) -> Arc<Queue> {
+        Arc::new(Queue {
+            name,
+            vhost,
+            durable: spec.durable && !spec.exclusive,
+            auto_delete: spec.auto_delete,
+            exclusive_owner: spec.exclusive.then_some(owner),
+            arguments: spec.arguments.clone(),
+            settings,
+            state: Mutex::new(State {
+                last_used: Some(now),
+                ..State::default()
+            }),
+        })
+    }
+
+    pub fn counts(&self, now: Instant) -> QueueCounts {
+        let mut st = self.state.lock();
+        st.drop_expired(now);
+        QueueCounts {
+            ready: st.ready.len() as u32,
+            unacked: st.unacked as u32,
+            consumers: st.consumers.len() as u32,
+        }
+    }
+
+    pub(crate) fn touch(&self, now: Instant) {
+        self.state.lock().last_used = Some(now);
+    }
+
+    /// Adds a message at the tail and dispatches. Returns false if the queue was deleted meanwhile.
+    pub(crate) fn publish(self: &Arc<Self>, message: Arc<Message>, now: Instant) -> bool {
+        let expires_at = self.expiry_for(&message, now);
+        let mut st = self.state.lock();
+        if st.deleted {
+            return false;
+        }
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ready.push_back(Entry {
+            seq,
+            message,
+            redelivered: false,
+            expires_at,
+        });
+        self.dispatch(&mut st, now);
+        true
+    }
+
+    /// The earlier of the queue's `x-message-ttl` and the message's `expiration`.
+    fn expiry_for(&self, message: &Message, now: Instant) -> Option<Instant> {
+        let per_message = message
+            .properties
+            .expiration
+            .as_ref()
+            .and_then(|e| e.as_str()?.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        let ttl = match (self.settings.message_ttl, per_message) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        ttl.map(|ttl| now + ttl)
+    }
+
+    /// Puts delivered-but-unacked messages back at their original places, marked redelivered.
+    pub(crate) fn requeue(
+        self: &Arc<Self>,
+        entries: impl IntoIterator<Item = Entry>,
+        now: Instant,
+    ) {
+        let mut st = self.state.lock();
+        for mut entry in entries {
+            st.unacked = st.unacked.saturating_sub(1);
+            if st.deleted {
+                continue;
+            }
+            entry.redelivered = true;
+            let at = st.ready.partition_point(|e| e.seq < entry.seq);
+            st.ready.insert(at, entry);
+        }
+        self.dispatch(&mut st, now);
+    }
+
+    /// Settles acked (or rejected without requeue) deliveries, then uses the freed credit.
+    pub(crate) fn settle(self: &Arc<Self>, count: usize, now: Instant) {
+        let mut st = self.state.lock();
+        st.unacked = st.unacked.saturating_sub(count);
+        self.dispatch(&mut st, now);
+    }
+
+    /// Runs dispatch again, after a consumer's credit or its connection's room came back.
+    pub(crate) fn kick(self: &Arc<Self>, now: Instant) {
+        let mut st = self.state.lock();
+        self.dispatch(&mut st, now);
+    }
+
+    /// basic.get: the head message, and how many remain ready after it.
+    pub(crate) fn get(&self, ack_required: bool, now: Instant) -> Option<(Entry, u32)> {
+        let mut st = self.state.lock();
+        st.last_used = Some(now);
+        st.drop_expired(now);
+        let entry = st.ready.pop_front()?;
+        if ack_required {
+            st.unacked += 1;
+        }
+        Some((entry, st.ready.len() as u32))
+    }
+
+    pub(crate) fn add_consumer(
+        self: &Arc<Self>,
+        consumer: Consumer,
+        now: Instant,
+    ) -> Result<(), ConsumeRefused> {
+        let mut st = self.state.lock();
+        if st.deleted {
+            return Err(ConsumeRefused::Deleted);
+        }
+        let exclusive_held = st.consumers.iter().any(|c| c.exclusive);
+        if exclusive_held || (consumer.exclusive && !st.consumers.is_empty()) {
+            return Err(ConsumeRefused::ExclusiveInUse);
+        }
+        st.consumers.push(consumer);
+        st.had_consumers = true;
+        st.last_used = Some(now);
+        self.dispatch(&mut st, now);
+        Ok(())
+    }
+
+    /// Removes a consumer. Returns true when this was an auto-delete queue's last consumer, so the
+    /// caller must delete the queue.
+    pub(crate) fn remove_consumer(
+        &self,
+        connection: ConnectionId,
+        channel: u16,
+        tag: &ShortStr,
+        now: Instant,
+    ) -> bool {
+        let mut st = self.state.lock();
+        st.consumers
+            .retain(|c| !(c.connection == connection && c.channel == channel && c.tag == *tag));
+        st.last_used = Some(now);
+        self.auto_delete && st.had_consumers && st.consumers.is_empty() && !st.deleted
+    }
+
+    /// Drops every ready message; returns how many.
+    pub(crate) fn purge(&self) -> u32 {
+        let mut st = self.state.lock();
+        let n = st.ready.len();
+        st.ready.clear();
+        n as u32
+    }
+
+    /// Marks the queue deleted and empties it. Returns the ready count it had and its consumers,
+    /// whose channels must be told (basic.cancel).
+    pub(crate) fn mark_deleted(&self) -> (u32, Vec<Consumer>) {
+        let mut st = self.state.lock();
+        st.deleted = true;
+        let ready = st.ready.len() as u32;
+        st.ready.clear();
+        (ready, std::mem::take(&mut st.consumers))
+    }
+
+    pub(crate) fn is_unused(&self) -> bool {
+        self.state.lock().consumers.is_empty()
+    }
+
+    pub(crate) fn is_empty(&self, now: Instant) -> bool {
+        let mut st = self.state.lock();
+        st.drop_expired(now);
+        st.ready.is_empty()
+    }
+
+    /// Whether `x-expires` has run out: no consumers and no use for that long.
+    pub(crate) fn has_expired(&self, now: Instant) -> bool {
+        let Some(expires) = self.settings.expires else {
+            return false;
+        };
+        let st = self.state.lock();
+        st.consumers.is_empty()
+            && !st.deleted
+            && st
+                .last_used
+                .is_some_and(|used| now.duration_since(used) >= expires)
+    }
+
+    /// Drops expired messages from the head (RabbitMQ expires only from the head too).
+    pub(crate) fn expire_messages(&self, now: Instant) {
+        self.state.lock().drop_expired(now);
+    }
+
+    fn dispatch(self: &Arc<Self>, st: &mut State, now: Instant) {
+        st.drop_expired(now);
+        while !st.ready.is_empty() {
+            let Some(index) = st.next_consumer() else {
+                return;
+            };
+            let Some(entry) = st.ready.pop_front() else {
+                return;
+            };
+            if entry.expires_at.is_some_and(|t| t <= now) {
+                // Credit was taken for it; give it back.
+                let consumer = &st.consumers[index];
+                if consumer.ack_required {
+                    consumer.credit.release(1);
+                    consumer.gate.credit.release(1);
+                }
+                continue;
+            }
+            let consumer = &st.consumers[index];
+            let delivery = Delivery {
+                channel: consumer.channel,
+                consumer_tag: consumer.tag.clone(),
+                queue: Arc::clone(self),
+                entry,
+                ack_required: consumer.ack_required,
+            };
+            let ack_required = consumer.ack_required;
+            consumer.outbox.push(Event::Deliver(delivery));
+            if ack_required {
+                st.unacked += 1;
+            }
+        }
+    }
+}
+
+impl State {
+    /// The next consumer, round-robin from the cursor, that may take a message now. Takes its
+    /// credit if it acks.
+    fn next_consumer(&mut self) -> Option<usize> {
+        let n = self.consumers.len();
+        for step in 0..n {
+            let index = (self.cursor + step) % n;
+            let c = &self.consumers[index];
+            if !c.outbox.has_room() {
+                continue;
+            }
+            if c.ack_required {
+                if !c.credit.try_acquire() {
+                    continue;
+                }
+                if !c.gate.credit.try_acquire() {
+                    c.credit.release(1);
+                    continue;
+                }
+            }
+            self.cursor = index + 1;
+            return Some(index);
+        }
+        None
+    }
+
+    fn drop_expired(&mut self, now: Instant) {
+        while self
+            .ready
+            .front()
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            self.ready.pop_front();
+        }
+    }
+}

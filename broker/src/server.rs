@@ -1,0 +1,139 @@
+//! The tokio side: accept sockets, and for each one move bytes between the socket and its
+//! [`Connection`] state machine. No protocol logic lives here.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::broker::Broker;
+use crate::connection::Connection;
+
+/// How often expired queues (`x-expires`) and messages (TTL) are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How long shutdown waits for connections to take their connection.close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves AMQP on `listener` until `shutdown` resolves, then closes every connection with
+/// 320 CONNECTION_FORCED and waits (briefly) for them to go.
+pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+    let sweeper = tokio::spawn(sweep(Arc::clone(&broker)));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let span = info_span!("conn", %peer);
+                    tokio::spawn(drive(stream, peer, Arc::clone(&broker)).instrument(span));
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!("accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = &mut shutdown => break,
+        }
+    }
+    info!(
+        "shutting down: closing {} connections",
+        broker.connection_count()
+    );
+    broker.close_all("broker shutdown");
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while broker.connection_count() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sweeper.abort();
+}
+
+async fn sweep(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        broker.expire(Instant::now().into_std());
+    }
+}
+
+async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection::new(broker, peer, Instant::now().into_std());
+    let (mut reader, mut writer) = stream.split();
+    let mut input = BytesMut::with_capacity(64 * 1024);
+    let mut output: VecDeque<Bytes> = VecDeque::new();
+    let mut paused = false;
+    let mut peer_gone = false;
+    loop {
+        let now = Instant::now().into_std();
+        if paused && conn.wants_read() && !input.is_empty() {
+            conn.resume_input(&mut input, now);
+        }
+        paused = !conn.wants_read();
+        if let Some(bytes) = conn.poll_transmit(now) {
+            output.push_back(bytes);
+        }
+        if peer_gone || (conn.is_closed() && output.is_empty()) {
+            break;
+        }
+        let timeout = conn.poll_timeout().map(Instant::from_std);
+        let outbox = conn.outbox_ready();
+        tokio::select! {
+            read = reader.read_buf(&mut input), if conn.wants_read() => match read {
+                Ok(0) | Err(_) => peer_gone = true,
+                Ok(_) => conn.handle_input(&mut input, Instant::now().into_std()),
+            },
+            written = write_some(&mut writer, &mut output), if !output.is_empty() => {
+                if written.is_err() {
+                    peer_gone = true;
+                }
+            }
+            _ = outbox => {}
+            _ = sleep_until(timeout), if timeout.is_some() => {
+                conn.handle_timeout(Instant::now().into_std());
+            }
+        }
+    }
+    conn.on_closed(Instant::now().into_std());
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One vectored write of as many pending buffers as fit in one call.
+async fn write_some(
+    writer: &mut tokio::net::tcp::WriteHalf<'_>,
+    output: &mut VecDeque<Bytes>,
+) -> std::io::Result<()> {
+    let slices: Vec<IoSlice<'_>> = output.iter().take(64).map(|b| IoSlice::new(b)).collect();
+    let mut written = writer.write_vectored(&slices).await?;
+    if written == 0 {
+        return Err(std::io::ErrorKind::WriteZero.into());
+    }
+    while written > 0 {
+        let Some(front) = output.front_mut() else {
+            break;
+        };
+        if written >= front.len() {
+            written -= front.len();
+            output.pop_front();
+        } else {
+            front.advance(written);
+            written = 0;
+        }
+    }
+    Ok(())
+}

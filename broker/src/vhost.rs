@@ -1,0 +1,635 @@
+//! A virtual host: its exchanges, queues and the bindings between them, with RabbitMQ's rules
+//! for declaring, deleting, binding and routing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::RwLock;
+use rmqd_codec::{FieldTable, ShortStr};
+use rmqd_routing::{BindingTable, ExchangeKind};
+
+use crate::connection::ConnectionId;
+use crate::error::{AmqpError, resource};
+use crate::names::server_named;
+use crate::queue::arguments::{check_equivalent, render};
+use crate::queue::{Consumer, Queue, QueueCounts, QueueSettings};
+
+/// Where a binding leads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Destination {
+    Queue(ShortStr),
+    Exchange(ShortStr),
+}
+
+pub struct Exchange {
+    pub name: ShortStr,
+    pub kind: ExchangeKind,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+    pub(crate) bindings: BindingTable<Destination>,
+}
+
+/// What exchange.declare asks for.
+pub struct ExchangeSpec<'a> {
+    pub name: &'a ShortStr,
+    pub kind: &'a ShortStr,
+    pub passive: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: &'a FieldTable,
+}
+
+/// What queue.declare asks for.
+pub struct QueueSpec<'a> {
+    pub name: &'a ShortStr,
+    pub passive: bool,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: &'a FieldTable,
+}
+
+#[derive(Default)]
+struct Topology {
+    exchanges: HashMap<ShortStr, Exchange>,
+    queues: HashMap<ShortStr, Arc<Queue>>,
+}
+
+pub struct Vhost {
+    pub name: ShortStr,
+    topology: RwLock<Topology>,
+}
+
+/// Consumers whose queue went away and must be told with basic.cancel.
+pub(crate) type Orphans = Vec<Consumer>;
+
+const STANDARD_EXCHANGES: &[(&str, ExchangeKind)] = &[
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+];
+
+impl Vhost {
+    pub fn new(name: ShortStr) -> Arc<Vhost> {
+        let mut topology = Topology::default();
+        let default = ShortStr::from_static("");
+        topology.exchanges.insert(
+            default.clone(),
+            Exchange::new(
+                default,
+                ExchangeKind::Direct,
+                true,
+                false,
+                false,
+                FieldTable::new(),
+            ),
+        );
+        for (name, kind) in STANDARD_EXCHANGES {
+            let name = ShortStr::from_static(name);
+            topology.exchanges.insert(
+                name.clone(),
+                Exchange::new(name, *kind, true, false, false, FieldTable::new()),
+            );
+        }
+        Arc::new(Vhost {
+            name,
+            topology: RwLock::new(topology),
+        })
+    }
+
+    fn res(&self, kind: &str, name: &ShortStr) -> String {
+        resource(kind, name, &self.name)
+    }
+
+    fn no_exchange(&self, name: &ShortStr) -> AmqpError {
+        AmqpError::not_found(format!("no {}", self.res("exchange", name)))
+    }
+
+    fn no_queue(&self, name: &ShortStr) -> AmqpError {
+        AmqpError::not_found(format!("no {}", self.res("queue", name)))
+    }
+
+    fn locked(&self, name: &ShortStr) -> AmqpError {
+        AmqpError::resource_locked(format!(
+            "cannot obtain exclusive access to locked {}. It could be originally declared on another \
+             connection or the exclusive property value does not match that of the original declaration.",
+            self.res("queue", name)
+        ))
+    }
+
+    fn default_exchange_refused() -> AmqpError {
+        AmqpError::access_refused("operation not permitted on the default exchange")
+    }
+
+    // ---- exchanges ----
+
+    pub fn declare_exchange(&self, spec: &ExchangeSpec<'_>) -> Result<(), AmqpError> {
+        let mut topo = self.topology.write();
+        if spec.name.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        if spec.passive {
+            return match topo.exchanges.contains_key(spec.name) {
+                true => Ok(()),
+                false => Err(self.no_exchange(spec.name)),
+            };
+        }
+        let kind = ExchangeKind::from_name(spec.kind.as_bytes()).ok_or_else(|| {
+            AmqpError::command_invalid(format!("invalid exchange type '{}'", spec.kind))
+        })?;
+        match topo.exchanges.get(spec.name) {
+            Some(x) => {
+                let mismatch = |arg: &str, received: String, current: String| {
+                    AmqpError::precondition_failed(format!(
+                        "inequivalent arg '{arg}' for {}: received '{received}' but current is '{current}'",
+                        self.res("exchange", spec.name)
+                    ))
+                };
+                if x.kind != kind {
+                    return Err(mismatch("type", kind.name().into(), x.kind.name().into()));
+                }
+                if x.durable != spec.durable {
+                    return Err(mismatch(
+                        "durable",
+                        spec.durable.to_string(),
+                        x.durable.to_string(),
+                    ));
+                }
+                if x.auto_delete != spec.auto_delete {
+                    return Err(mismatch(
+                        "auto_delete",
+                        spec.auto_delete.to_string(),
+                        x.auto_delete.to_string(),
+                    ));
+                }
+                if x.internal != spec.internal {
+                    return Err(mismatch(
+                        "internal",
+                        spec.internal.to_string(),
+                        x.internal.to_string(),
+                    ));
+                }
+                let (now, new) = (
+                    x.arguments.get("alternate-exchange"),
+                    spec.arguments.get("alternate-exchange"),
+                );
+                if now != new {
+                    return Err(mismatch("alternate-exchange", render(new), render(now)));
+                }
+                Ok(())
+            }
+            None => {
+                check_name("exchange", spec.name)?;
+                let name = owned(spec.name);
+                let exchange = Exchange::new(
+                    name.clone(),
+                    kind,
+                    spec.durable,
+                    spec.auto_delete,
+                    spec.internal,
+                    spec.arguments.clone(),
+                );
+                topo.exchanges.insert(name, exchange);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn delete_exchange(&self, name: &ShortStr, if_unused: bool) -> Result<(), AmqpError> {
+        if name.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        check_name("exchange", name)?;
+        let mut topo = self.topology.write();
+        let Some(exchange) = topo.exchanges.get(name) else {
+            // Deleting what is not there succeeds, as in RabbitMQ 3.x.
+            return Ok(());
+        };
+        if if_unused && !exchange.bindings.is_empty() {
+            return Err(AmqpError::precondition_failed(format!(
+                "{} in use",
+                self.res("exchange", name)
+            )));
+        }
+        topo.remove_exchange(name);
+        Ok(())
+    }
+
+    pub fn exchange_exists(&self, name: &ShortStr) -> bool {
+        self.topology.read().exchanges.contains_key(name)
+    }
+
+    // ---- queues ----
+
+    /// Declares (or checks) a queue; returns it with its counts.
+    pub(crate) fn declare_queue(
+        &self,
+        spec: &QueueSpec<'_>,
+        owner: ConnectionId,
+        now: Instant,
+    ) -> Result<(Arc<Queue>, QueueCounts), AmqpError> {
+        let mut topo = self.topology.write();
+        let existing = if spec.name.is_empty() {
+            None
+        } else {
+            topo.queues.get(spec.name).cloned()
+        };
+        if let Some(queue) = existing {
+            if queue.exclusive_owner.is_some_and(|o| o != owner) {
+                return Err(self.locked(spec.name));
+            }
+            if !spec.passive {
+                let mismatch = |arg: &str, received: bool, current: bool| {
+                    AmqpError::precondition_failed(format!(
+                        "inequivalent arg '{arg}' for {}: received '{received}' but current is '{current}'",
+                        self.res("queue", spec.name)
+                    ))
+                };
+                if queue.durable != spec.durable {
+                    return Err(mismatch("durable", spec.durable, queue.durable));
+                }
+                if queue.exclusive_owner.is_some() != spec.exclusive {
+                    return Err(self.locked(spec.name));
+                }
+                if queue.auto_delete != spec.auto_delete {
+                    return Err(mismatch("auto_delete", spec.auto_delete, queue.auto_delete));
+                }
+                check_equivalent(
+                    &queue.arguments,
+                    spec.arguments,
+                    &queue.name.to_string_lossy(),
+                    &self.name.to_string_lossy(),
+                )?;
+            }
+            queue.touch(now);
+            let counts = queue.counts(now);
+            return Ok((queue, counts));
+        }
+        if spec.passive {
+            return Err(self.no_queue(spec.name));
+        }
+        let name = if spec.name.is_empty() {
+            server_named("amq.gen-")
+        } else {
+            check_name("queue", spec.name)?;
+            owned(spec.name)
+        };
+        let settings = QueueSettings::from_arguments(
+            spec.arguments,
+            &name.to_string_lossy(),
+            &self.name.to_string_lossy(),
+        )?;
+        let queue = Queue::new(name.clone(), self.name.clone(), spec, owner, settings, now);
+        topo.queues.insert(name, Arc::clone(&queue));
+        let counts = queue.counts(now);
+        Ok((queue, counts))
+    }
+
+    /// The queue, if this connection may use it.
+    pub(crate) fn queue(
+        &self,
+        name: &ShortStr,
+        conn: ConnectionId,
+    ) -> Result<Arc<Queue>, AmqpError> {
+        let topo = self.topology.read();
+        let queue = topo.queues.get(name).ok_or_else(|| self.no_queue(name))?;
+        if queue.exclusive_owner.is_some_and(|o| o != conn) {
+            return Err(self.locked(name));
+        }
+        Ok(Arc::clone(queue))
+    }
+
+    pub fn queues(&self) -> Vec<Arc<Queue>> {
+        self.topology.read().queues.values().cloned().collect()
+    }
+
+    /// Deletes a queue. Returns its ready count and the consumers to cancel.
+    pub(crate) fn delete_queue(
+        &self,
+        name: &ShortStr,
+        if_unused: bool,
+        if_empty: bool,
+        conn: ConnectionId,
+        now: Instant,
+    ) -> Result<(u32, Orphans), AmqpError> {
+        let mut topo = self.topology.write();
+        let Some(queue) = topo.queues.get(name).cloned() else {
+            return Ok((0, Vec::new()));
+        };
+        if queue.exclusive_owner.is_some_and(|o| o != conn) {
+            return Err(self.locked(name));
+        }
+        if if_unused && !queue.is_unused() {
+            return Err(AmqpError::precondition_failed(format!(
+                "{} in use",
+                self.res("queue", name)
+            )));
+        }
+        if if_empty && !queue.is_empty(now) {
+            return Err(AmqpError::precondition_failed(format!(
+                "{} not empty",
+                self.res("queue", name)
+            )));
+        }
+        Ok(topo.remove_queue(name))
+    }
+
+    /// Deletes the queue if it is still this exact queue (auto-delete, expiry and exclusive
+    /// clean-up race with redeclares).
+    pub(crate) fn remove_queue_if_same(&self, queue: &Arc<Queue>) -> Orphans {
+        let mut topo = self.topology.write();
+        match topo.queues.get(&queue.name) {
+            Some(current) if Arc::ptr_eq(current, queue) => topo.remove_queue(&queue.name).1,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Removes queues whose `x-expires` ran out, and expired messages everywhere.
+    pub(crate) fn expire(&self, now: Instant) -> Orphans {
+        let expired: Vec<Arc<Queue>> = {
+            let topo = self.topology.read();
+            topo.queues
+                .values()
+                .filter(|q| {
+                    q.expire_messages(now);
+                    q.has_expired(now)
+                })
+                .cloned()
+                .collect()
+        };
+        expired
+            .iter()
+            .flat_map(|q| {
+                tracing::debug!(queue = %q.name, vhost = %self.name, "queue expired (x-expires)");
+                self.remove_queue_if_same(q)
+            })
+            .collect()
+    }
+
+    // ---- bindings ----
+
+    pub(crate) fn bind_queue(
+        &self,
+        queue: &ShortStr,
+        exchange: &ShortStr,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+        conn: ConnectionId,
+    ) -> Result<(), AmqpError> {
+        if exchange.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let mut topo = self.topology.write();
+        let q = topo.queues.get(queue).ok_or_else(|| self.no_queue(queue))?;
+        if q.exclusive_owner.is_some_and(|o| o != conn) {
+            return Err(self.locked(queue));
+        }
+        let x = topo
+            .exchanges
+            .get_mut(exchange)
+            .ok_or_else(|| self.no_exchange(exchange))?;
+        x.bindings.bind(
+            &owned(routing_key),
+            &arguments.clone(),
+            Destination::Queue(owned(queue)),
+        );
+        Ok(())
+    }
+
+    pub(crate) fn unbind_queue(
+        &self,
+        queue: &ShortStr,
+        exchange: &ShortStr,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+    ) -> Result<(), AmqpError> {
+        if exchange.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        // RabbitMQ answers unbind-ok when the queue, the exchange or the binding is missing,
+        // and lets any connection unbind an exclusive queue.
+        let mut topo = self.topology.write();
+        let Some(x) = topo.exchanges.get_mut(exchange) else {
+            return Ok(());
+        };
+        let destination = Destination::Queue(queue.clone());
+        if x.bindings.unbind(routing_key, arguments, &destination) {
+            topo.auto_delete_exchange(exchange);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn bind_exchange(
+        &self,
+        destination: &ShortStr,
+        source: &ShortStr,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+    ) -> Result<(), AmqpError> {
+        if destination.is_empty() || source.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let mut topo = self.topology.write();
+        if !topo.exchanges.contains_key(destination) {
+            return Err(self.no_exchange(destination));
+        }
+        let x = topo
+            .exchanges
+            .get_mut(source)
+            .ok_or_else(|| self.no_exchange(source))?;
+        x.bindings.bind(
+            &owned(routing_key),
+            &arguments.clone(),
+            Destination::Exchange(owned(destination)),
+        );
+        Ok(())
+    }
+
+    pub(crate) fn unbind_exchange(
+        &self,
+        destination: &ShortStr,
+        source: &ShortStr,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+    ) -> Result<(), AmqpError> {
+        if destination.is_empty() || source.is_empty() {
+            return Err(Self::default_exchange_refused());
+        }
+        let mut topo = self.topology.write();
+        if !topo.exchanges.contains_key(destination) {
+            return Err(self.no_exchange(destination));
+        }
+        let x = topo
+            .exchanges
+            .get_mut(source)
+            .ok_or_else(|| self.no_exchange(source))?;
+        if x.bindings.unbind(
+            routing_key,
+            arguments,
+            &Destination::Exchange(destination.clone()),
+        ) {
+            topo.auto_delete_exchange(source);
+        }
+        Ok(())
+    }
+
+    // ---- routing ----
+
+    /// Appends the queues a message published to `exchange` reaches, each once, following
+    /// exchange-to-exchange bindings (loops included) as RabbitMQ does.
+    pub(crate) fn route(
+        &self,
+        exchange: &ShortStr,
+        routing_key: &ShortStr,
+        headers: Option<&FieldTable>,
+        out: &mut Vec<Arc<Queue>>,
+    ) -> Result<(), AmqpError> {
+        let topo = self.topology.read();
+        let source = topo
+            .exchanges
+            .get(exchange)
+            .ok_or_else(|| self.no_exchange(exchange))?;
+        if source.internal {
+            return Err(AmqpError::access_refused(format!(
+                "cannot publish to internal {}",
+                self.res("exchange", exchange)
+            )));
+        }
+        if exchange.is_empty() {
+            if let Some(q) = topo.queues.get(routing_key) {
+                out.push(Arc::clone(q));
+            }
+            return Ok(());
+        }
+        let mut destinations = Vec::new();
+        source
+            .bindings
+            .route(routing_key.as_bytes(), headers, &mut destinations);
+        if destinations
+            .iter()
+            .all(|d| matches!(d, Destination::Queue(_)))
+        {
+            // The common case: no exchange-to-exchange hop, and the table already deduplicated.
+            for d in &destinations {
+                if let Destination::Queue(name) = d
+                    && let Some(q) = topo.queues.get(name)
+                {
+                    out.push(Arc::clone(q));
+                }
+            }
+            return Ok(());
+        }
+        let mut visited = vec![exchange.clone()];
+        let mut queues: Vec<ShortStr> = Vec::new();
+        while let Some(d) = destinations.pop() {
+            match d {
+                Destination::Queue(name) => {
+                    if !queues.contains(&name) {
+                        queues.push(name);
+                    }
+                }
+                Destination::Exchange(name) => {
+                    if visited.contains(&name) {
+                        continue;
+                    }
+                    if let Some(x) = topo.exchanges.get(&name) {
+                        x.bindings
+                            .route(routing_key.as_bytes(), headers, &mut destinations);
+                    }
+                    visited.push(name);
+                }
+            }
+        }
+        out.extend(queues.iter().filter_map(|n| topo.queues.get(n).cloned()));
+        Ok(())
+    }
+}
+
+impl Exchange {
+    fn new(
+        name: ShortStr,
+        kind: ExchangeKind,
+        durable: bool,
+        auto_delete: bool,
+        internal: bool,
+        arguments: FieldTable,
+    ) -> Exchange {
+        Exchange {
+            name,
+            kind,
+            durable,
+            auto_delete,
+            internal,
+            arguments,
+            bindings: BindingTable::new(kind),
+        }
+    }
+}
+
+impl Topology {
+    fn remove_exchange(&mut self, name: &ShortStr) {
+        self.exchanges.remove(name);
+        let destination = Destination::Exchange(name.clone());
+        let emptied: Vec<ShortStr> = self
+            .exchanges
+            .values_mut()
+            .filter_map(|x| {
+                (x.bindings.remove_destination(&destination) > 0).then(|| x.name.clone())
+            })
+            .collect();
+        for source in emptied {
+            self.auto_delete_exchange(&source);
+        }
+    }
+
+    fn remove_queue(&mut self, name: &ShortStr) -> (u32, Orphans) {
+        let Some(queue) = self.queues.remove(name) else {
+            return (0, Vec::new());
+        };
+        let destination = Destination::Queue(name.clone());
+        let emptied: Vec<ShortStr> = self
+            .exchanges
+            .values_mut()
+            .filter_map(|x| {
+                (x.bindings.remove_destination(&destination) > 0).then(|| x.name.clone())
+            })
+            .collect();
+        for source in emptied {
+            self.auto_delete_exchange(&source);
+        }
+        queue.mark_deleted()
+    }
+
+    /// An auto-delete exchange goes when its last binding (as source) goes.
+    fn auto_delete_exchange(&mut self, name: &ShortStr) {
+        if self
+            .exchanges
+            .get(name)
+            .is_some_and(|x| x.auto_delete && x.bindings.is_empty())
+        {
+            self.remove_exchange(name);
+        }
+    }
+}
+
+/// New names must not take the reserved `amq.` prefix.
+fn check_name(kind: &str, name: &ShortStr) -> Result<(), AmqpError> {
+    if name.as_bytes().starts_with(b"amq.") {
+        return Err(AmqpError::access_refused(format!(
+            "{kind} name '{name}' contains reserved prefix 'amq.*'"
+        )));
+    }
+    Ok(())
+}
+
+/// A copy of a name that owns its bytes: names decoded from a frame point into the read buffer,
+/// and a long-lived queue or binding must not keep that whole buffer alive.
+fn owned(name: &ShortStr) -> ShortStr {
+    ShortStr::new(bytes::Bytes::copy_from_slice(name.as_bytes())).unwrap_or_default()
+}
