@@ -3,6 +3,8 @@
 //! [`Connection::poll_timeout`].
 
 mod handshake;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
