@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::RwLock;
-use rmqd_codec::{FieldTable, ShortStr};
+use rmqd_codec::{FieldTable, FieldValue, ShortStr};
 use rmqd_routing::{BindingTable, ExchangeKind};
 
 use crate::connection::ConnectionId;
@@ -394,6 +394,7 @@ impl Vhost {
             .exchanges
             .get_mut(exchange)
             .ok_or_else(|| self.no_exchange(exchange))?;
+        check_binding_arguments(x.kind, arguments)?;
         x.bindings.bind(
             &owned(routing_key),
             &arguments.clone(),
@@ -443,6 +444,7 @@ impl Vhost {
             .exchanges
             .get_mut(source)
             .ok_or_else(|| self.no_exchange(source))?;
+        check_binding_arguments(x.kind, arguments)?;
         x.bindings.bind(
             &owned(routing_key),
             &arguments.clone(),
@@ -618,6 +620,31 @@ impl Topology {
     }
 }
 
+/// A headers binding's `x-match` must be one RabbitMQ knows; anything else is refused at bind
+/// time rather than silently matching like `all`.
+fn check_binding_arguments(kind: ExchangeKind, arguments: &FieldTable) -> Result<(), AmqpError> {
+    if kind != ExchangeKind::Headers {
+        return Ok(());
+    }
+    match arguments.get("x-match") {
+        None => Ok(()),
+        Some(FieldValue::LongStr(v))
+            if matches!(&v[..], b"all" | b"any" | b"all-with-x" | b"any-with-x") =>
+        {
+            Ok(())
+        }
+        Some(other) => {
+            let shown = match other {
+                FieldValue::LongStr(v) => format!("<<\"{}\">>", String::from_utf8_lossy(v)),
+                v => format!("{v:?}"),
+            };
+            Err(AmqpError::precondition_failed(format!(
+                "Invalid x-match field value {shown}; expected all, any, all-with-x, or any-with-x"
+            )))
+        }
+    }
+}
+
 /// New names must not take the reserved `amq.` prefix.
 fn check_name(kind: &str, name: &ShortStr) -> Result<(), AmqpError> {
     if name.as_bytes().starts_with(b"amq.") {
@@ -632,4 +659,129 @@ fn check_name(kind: &str, name: &ShortStr) -> Result<(), AmqpError> {
 /// and a long-lived queue or binding must not keep that whole buffer alive.
 fn owned(name: &ShortStr) -> ShortStr {
     ShortStr::new(bytes::Bytes::copy_from_slice(name.as_bytes())).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &'static str) -> ShortStr {
+        ShortStr::from_static(v)
+    }
+
+    fn declare_exchange(vhost: &Vhost, name: &'static str, kind: &'static str, auto_delete: bool) {
+        vhost
+            .declare_exchange(&ExchangeSpec {
+                name: &s(name),
+                kind: &s(kind),
+                passive: false,
+                durable: false,
+                auto_delete,
+                internal: false,
+                arguments: &FieldTable::new(),
+            })
+            .unwrap();
+    }
+
+    fn declare_queue(vhost: &Vhost, name: &'static str) {
+        let spec = QueueSpec {
+            name: &s(name),
+            passive: false,
+            durable: false,
+            exclusive: false,
+            auto_delete: false,
+            arguments: &FieldTable::new(),
+        };
+        vhost.declare_queue(&spec, 1, Instant::now()).unwrap();
+    }
+
+    fn routed(vhost: &Vhost, exchange: &'static str, key: &'static str) -> Vec<String> {
+        let mut out = Vec::new();
+        vhost.route(&s(exchange), &s(key), None, &mut out).unwrap();
+        let mut names: Vec<String> = out.iter().map(|q| q.name.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn exchange_binding_loop_delivers_once_and_ends() {
+        let vhost = Vhost::new(s("/"));
+        declare_exchange(&vhost, "x1", "fanout", false);
+        declare_exchange(&vhost, "x2", "fanout", false);
+        declare_queue(&vhost, "q");
+        let none = FieldTable::new();
+        vhost
+            .bind_exchange(&s("x2"), &s("x1"), &s(""), &none)
+            .unwrap();
+        vhost
+            .bind_exchange(&s("x1"), &s("x2"), &s(""), &none)
+            .unwrap();
+        vhost
+            .bind_queue(&s("q"), &s("x2"), &s(""), &none, 1)
+            .unwrap();
+        vhost
+            .bind_queue(&s("q"), &s("x1"), &s(""), &none, 1)
+            .unwrap();
+        assert_eq!(routed(&vhost, "x1", "k"), vec!["q"]);
+    }
+
+    #[test]
+    fn auto_delete_exchange_goes_with_its_last_binding() {
+        let vhost = Vhost::new(s("/"));
+        declare_exchange(&vhost, "ad", "direct", true);
+        declare_queue(&vhost, "q");
+        let none = FieldTable::new();
+        vhost
+            .bind_queue(&s("q"), &s("ad"), &s("k"), &none, 1)
+            .unwrap();
+        assert!(vhost.exchange_exists(&s("ad")));
+        vhost
+            .unbind_queue(&s("q"), &s("ad"), &s("k"), &none)
+            .unwrap();
+        assert!(!vhost.exchange_exists(&s("ad")));
+    }
+
+    #[test]
+    fn headers_binding_with_unknown_x_match_is_406() {
+        let vhost = Vhost::new(s("/"));
+        declare_queue(&vhost, "q");
+        let args: FieldTable = [(s("x-match"), FieldValue::from("some"))]
+            .into_iter()
+            .collect();
+        let err = vhost
+            .bind_queue(&s("q"), &s("amq.headers"), &s(""), &args, 1)
+            .unwrap_err();
+        assert_eq!(err.code, 406);
+        assert_eq!(
+            err.detail,
+            "Invalid x-match field value <<\"some\">>; expected all, any, all-with-x, or any-with-x"
+        );
+    }
+
+    #[test]
+    fn default_exchange_routes_by_queue_name_and_refuses_bindings() {
+        let vhost = Vhost::new(s("/"));
+        declare_queue(&vhost, "q");
+        assert_eq!(routed(&vhost, "", "q"), vec!["q"]);
+        assert!(routed(&vhost, "", "other").is_empty());
+        let err = vhost
+            .bind_queue(&s("q"), &s(""), &s("q"), &FieldTable::new(), 1)
+            .unwrap_err();
+        assert_eq!(err.code, 403);
+    }
+
+    #[test]
+    fn deleting_a_queue_removes_its_bindings() {
+        let vhost = Vhost::new(s("/"));
+        declare_queue(&vhost, "q");
+        let none = FieldTable::new();
+        vhost
+            .bind_queue(&s("q"), &s("amq.topic"), &s("a.#"), &none, 1)
+            .unwrap();
+        vhost
+            .delete_queue(&s("q"), false, false, 1, Instant::now())
+            .unwrap();
+        declare_queue(&vhost, "q");
+        assert!(routed(&vhost, "amq.topic", "a.b").is_empty());
+    }
 }
