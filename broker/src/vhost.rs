@@ -463,19 +463,13 @@ impl Vhost {
         if destination.is_empty() || source.is_empty() {
             return Err(Self::default_exchange_refused());
         }
+        // As with queue.unbind, a missing exchange or binding is not an error.
         let mut topo = self.topology.write();
-        if !topo.exchanges.contains_key(destination) {
-            return Err(self.no_exchange(destination));
-        }
-        let x = topo
-            .exchanges
-            .get_mut(source)
-            .ok_or_else(|| self.no_exchange(source))?;
-        if x.bindings.unbind(
-            routing_key,
-            arguments,
-            &Destination::Exchange(destination.clone()),
-        ) {
+        let Some(x) = topo.exchanges.get_mut(source) else {
+            return Ok(());
+        };
+        let destination = Destination::Exchange(destination.clone());
+        if x.bindings.unbind(routing_key, arguments, &destination) {
             topo.auto_delete_exchange(source);
         }
         Ok(())
