@@ -23,6 +23,10 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// How long shutdown waits for connections to take their connection.close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a finished connection may take to flush its last bytes to a peer that stopped
+/// reading.
+const FLUSH_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves AMQP on `listener` until `shutdown` resolves, then closes every connection with
 /// 320 CONNECTION_FORCED and waits (briefly) for them to go.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
@@ -73,6 +77,7 @@ async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let mut output: VecDeque<Bytes> = VecDeque::new();
     let mut paused = false;
     let mut peer_gone = false;
+    let mut flush_deadline = None;
     loop {
         let now = Instant::now().into_std();
         if paused && conn.wants_read() && !input.is_empty() {
@@ -85,7 +90,16 @@ async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         if peer_gone || (conn.is_closed() && output.is_empty()) {
             break;
         }
-        let timeout = conn.poll_timeout().map(Instant::from_std);
+        if conn.is_finished() {
+            let deadline = *flush_deadline.get_or_insert_with(|| Instant::now() + FLUSH_GRACE);
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        let timeout = conn
+            .poll_timeout()
+            .map(Instant::from_std)
+            .or(flush_deadline);
         let outbox = conn.outbox_ready();
         tokio::select! {
             read = reader.read_buf(&mut input), if conn.wants_read() => match read {

@@ -144,6 +144,11 @@ impl Connection {
         self.phase == Phase::Closed && self.out.is_empty()
     }
 
+    /// True once the protocol is over: only flushing what is queued remains.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
     /// Consumes whatever whole frames `buf` holds, after new bytes arrived in it.
     pub fn handle_input(&mut self, buf: &mut BytesMut, now: Instant) {
         self.last_received = now;
