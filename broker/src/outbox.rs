@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rmqd_codec::ShortStr;
@@ -48,6 +48,9 @@ struct Pending {
 #[derive(Default)]
 pub(crate) struct Outbox {
     pending: Mutex<Pending>,
+    /// A copy of `pending.bytes`, written under the lock, so queues can check for room on every
+    /// delivery without taking it.
+    bytes: AtomicUsize,
     notify: Notify,
     /// A queue skipped one of our consumers for want of room; once we drain, those queues
     /// must be asked to dispatch again.
@@ -60,7 +63,7 @@ impl Outbox {
     }
 
     pub fn has_room(&self) -> bool {
-        let room = self.pending.lock().bytes < OUTBOX_BYTE_BUDGET;
+        let room = self.bytes.load(Ordering::Acquire) < OUTBOX_BYTE_BUDGET;
         if !room {
             self.starved.store(true, Ordering::Release);
         }
@@ -74,6 +77,7 @@ impl Outbox {
         };
         let mut pending = self.pending.lock();
         pending.bytes += size;
+        self.bytes.store(pending.bytes, Ordering::Release);
         let was_empty = pending.events.is_empty();
         pending.events.push_back(event);
         drop(pending);
@@ -86,6 +90,7 @@ impl Outbox {
     pub fn drain(&self, into: &mut VecDeque<Event>) {
         let mut pending = self.pending.lock();
         pending.bytes = 0;
+        self.bytes.store(0, Ordering::Release);
         into.append(&mut pending.events);
     }
 
