@@ -380,6 +380,7 @@ impl Channel {
         for (queue, n) in per_queue {
             queue.settle(n, ctx.now);
         }
+        self.kick_for_channel_credit(ctx.now);
     }
 
     /// basic.recover: every unacked message goes back to its queue to be delivered again, marked

@@ -218,6 +218,15 @@ impl Channel {
         for (queue, entries) in by_queue {
             queue.requeue(entries, now);
         }
+        self.kick_for_channel_credit(now);
+    }
+
+    /// Channel-wide prefetch freed by an ack may let any of the channel's consumers go on, not
+    /// only those of the acked message's queue.
+    fn kick_for_channel_credit(&self, now: Instant) {
+        if self.gate.credit.is_limited() {
+            self.kick_queues(now);
+        }
     }
 
     fn release_credit(&self, u: &Unacked) {

@@ -702,3 +702,58 @@ fn memory_alarm_blocks_a_publisher_and_unblocks_it_when_the_queue_drains() {
     );
     assert!(matches!(&drainer.methods()[..], [Method::BasicGetOk(_)]));
 }
+
+#[test]
+fn channel_prefetch_freed_by_one_queue_lets_another_queue_deliver() {
+    let broker = broker();
+    let mut client = Client::open(&broker, 0);
+    client.open_channel(1);
+    client.declare_queue(1, "a");
+    client.declare_queue(1, "b");
+    client.send(
+        1,
+        BasicQos {
+            prefetch_count: 1,
+            global: true,
+            ..Default::default()
+        },
+    );
+    client.methods();
+    for queue in ["a", "b"] {
+        client.send(
+            1,
+            BasicConsume {
+                queue: ShortStr::try_from(queue).unwrap(),
+                ..Default::default()
+            },
+        );
+    }
+    client.methods();
+    client.publish(1, "", "a", b"1");
+    client.publish(1, "", "b", b"2");
+    let first: Vec<u64> = client
+        .methods()
+        .into_iter()
+        .filter_map(|m| match m {
+            Method::BasicDeliver(d) => Some(d.delivery_tag),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        first,
+        vec![1],
+        "the channel allows one unacked message in all"
+    );
+    client.send(
+        1,
+        BasicAck {
+            delivery_tag: 1,
+            multiple: false,
+        },
+    );
+    let methods = client.methods();
+    assert!(
+        matches!(&methods[..], [Method::BasicDeliver(d)] if &d.routing_key == "b"),
+        "{methods:?}"
+    );
+}

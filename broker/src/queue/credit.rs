@@ -23,6 +23,10 @@ impl Credit {
         self.limit.store(u32::from(limit), Ordering::Release);
     }
 
+    pub fn is_limited(&self) -> bool {
+        self.limit.load(Ordering::Acquire) != 0
+    }
+
     /// Takes one unit if under the limit.
     pub fn try_acquire(&self) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
