@@ -234,6 +234,11 @@ impl Vhost {
         owner: ConnectionId,
         now: Instant,
     ) -> Result<(Arc<Queue>, QueueCounts), AmqpError> {
+        // Unlike exchanges, RabbitMQ refuses a non-passive declare of any `amq.` queue name, even
+        // one that exists (a server-named queue cannot be redeclared by name).
+        if !spec.passive {
+            check_name("queue", spec.name)?;
+        }
         let mut topo = self.topology.write();
         let existing = if spec.name.is_empty() {
             None
@@ -277,7 +282,6 @@ impl Vhost {
         let name = if spec.name.is_empty() {
             server_named("amq.gen-")
         } else {
-            check_name("queue", spec.name)?;
             owned(spec.name)
         };
         let settings = QueueSettings::from_arguments(
@@ -762,6 +766,32 @@ mod tests {
             .bind_queue(&s("q"), &s(""), &s("q"), &FieldTable::new(), 1)
             .unwrap_err();
         assert_eq!(err.code, 403);
+    }
+
+    #[test]
+    fn server_named_queue_cannot_be_redeclared_by_name() {
+        let vhost = Vhost::new(s("/"));
+        let none = FieldTable::new();
+        let spec = |name| QueueSpec {
+            name,
+            passive: false,
+            durable: false,
+            exclusive: true,
+            auto_delete: false,
+            arguments: &none,
+        };
+        let (queue, _) = vhost
+            .declare_queue(&spec(&s("")), 1, Instant::now())
+            .unwrap();
+        let Err(err) = vhost.declare_queue(&spec(&queue.name), 1, Instant::now()) else {
+            panic!("redeclaring {} by name succeeded", queue.name);
+        };
+        assert_eq!(err.code, 403);
+        assert!(
+            err.detail.ends_with("contains reserved prefix 'amq.*'"),
+            "{}",
+            err.detail
+        );
     }
 
     #[test]
