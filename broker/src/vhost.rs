@@ -772,18 +772,18 @@ mod tests {
     fn server_named_queue_cannot_be_redeclared_by_name() {
         let vhost = Vhost::new(s("/"));
         let none = FieldTable::new();
-        let spec = |name| QueueSpec {
-            name,
+        let server_named = s("");
+        let mut spec = QueueSpec {
+            name: &server_named,
             passive: false,
             durable: false,
             exclusive: true,
             auto_delete: false,
             arguments: &none,
         };
-        let (queue, _) = vhost
-            .declare_queue(&spec(&s("")), 1, Instant::now())
-            .unwrap();
-        let Err(err) = vhost.declare_queue(&spec(&queue.name), 1, Instant::now()) else {
+        let (queue, _) = vhost.declare_queue(&spec, 1, Instant::now()).unwrap();
+        spec.name = &queue.name;
+        let Err(err) = vhost.declare_queue(&spec, 1, Instant::now()) else {
             panic!("redeclaring {} by name succeeded", queue.name);
         };
         assert_eq!(err.code, 403);
