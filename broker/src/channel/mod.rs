@@ -196,12 +196,16 @@ impl Channel {
     /// consumers are cancelled (deleting auto-delete queues that lose their last one).
     pub fn release(&mut self, session: &mut Session, now: Instant) {
         self.assembly = None;
-        self.tx = None;
         let tags: Vec<ShortStr> = self.consumers.keys().cloned().collect();
         for tag in tags {
             self.remove_consumer(&tag, session, now);
         }
-        let unacked: Vec<Unacked> = self.unacked.drain(..).collect();
+        let mut unacked: Vec<Unacked> = self.unacked.drain(..).collect();
+        // Acks and rejects of an uncommitted transaction never happened: those messages are
+        // still unacked and go back too.
+        if let Some(tx) = self.tx.take() {
+            unacked.extend(tx.acks.into_iter().flat_map(|(settled, _)| settled));
+        }
         self.requeue_unacked(unacked, now);
     }
 

@@ -169,9 +169,6 @@ impl Connection {
                 self.session.vhost = Some(vhost);
                 self.send(0, ConnectionOpenOk::default());
                 self.phase = Phase::Open;
-                if self.alarm {
-                    self.memory_alarm(true);
-                }
                 Ok(())
             }
             (_, Method::ConnectionClose(_)) => {

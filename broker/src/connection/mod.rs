@@ -386,7 +386,7 @@ impl Connection {
             self.send(id, ChannelCloseOk {});
             return Ok(());
         }
-        let paused_for_alarm = self.alarm
+        let publishes_during_alarm = self.alarm
             && matches!(
                 frame,
                 Frame::Method {
@@ -399,12 +399,7 @@ impl Connection {
             out: &mut self.out,
             now,
         };
-        let result = channel.handle_frame(frame, &mut ctx);
-        if paused_for_alarm {
-            // RabbitMQ blocks a connection once it publishes while the alarm is on.
-            self.reading_paused = true;
-        }
-        match result {
+        let outcome = match channel.handle_frame(frame, &mut ctx) {
             Ok(()) => Ok(()),
             Err(err) if err.is_connection_error() => Err(err),
             Err(err) => {
@@ -417,7 +412,11 @@ impl Connection {
                 channel.close_with(err, &mut ctx);
                 Ok(())
             }
+        };
+        if publishes_during_alarm {
+            self.block_publisher();
         }
+        outcome
     }
 
     /// Sends connection.close for a connection error and waits for close-ok.
@@ -501,24 +500,32 @@ impl Connection {
         }
     }
 
+    /// The alarm turned on or off. Like RabbitMQ, only connections that publish while it is on
+    /// are blocked: telling a consumer's connection it is blocked makes clients such as lapin
+    /// stop using it, and then nothing drains the queues.
     fn memory_alarm(&mut self, on: bool) {
         self.alarm = on;
-        if on {
-            if self.session.capabilities.connection_blocked && self.phase == Phase::Open {
-                self.send(
-                    0,
-                    rmqd_codec::ConnectionBlocked {
-                        reason: ShortStr::from_static("low on memory"),
-                    },
-                );
-                self.blocked_sent = true;
-            }
-        } else {
+        if !on {
             self.reading_paused = false;
             if self.blocked_sent {
                 self.send(0, rmqd_codec::ConnectionUnblocked {});
                 self.blocked_sent = false;
             }
+        }
+    }
+
+    /// This connection published during the alarm: tell it (if it understands
+    /// connection.blocked) and stop reading it until the alarm clears.
+    fn block_publisher(&mut self) {
+        self.reading_paused = true;
+        if self.session.capabilities.connection_blocked && !self.blocked_sent {
+            self.send(
+                0,
+                rmqd_codec::ConnectionBlocked {
+                    reason: ShortStr::from_static("low on memory"),
+                },
+            );
+            self.blocked_sent = true;
         }
     }
 

@@ -161,9 +161,8 @@ impl Client {
             },
         );
         let methods = client.methods();
-        // open-ok, and connection.blocked too if the memory alarm is on.
         assert!(
-            matches!(methods[..], [Method::ConnectionOpenOk(_), ..]),
+            matches!(methods[..], [Method::ConnectionOpenOk(_)]),
             "{methods:?}"
         );
         client
@@ -653,6 +652,11 @@ fn memory_alarm_blocks_a_publisher_and_unblocks_it_when_the_queue_drains() {
     client.open_channel(1);
     client.declare_queue(1, "q");
     client.publish(1, "", "q", &[0; 20_000]);
+    assert!(
+        client.methods().is_empty(),
+        "the publish that raised the alarm went through"
+    );
+    client.publish(1, "", "q", b"more");
     let methods = client.methods();
     assert!(
         methods
@@ -660,12 +664,11 @@ fn memory_alarm_blocks_a_publisher_and_unblocks_it_when_the_queue_drains() {
             .any(|m| matches!(m, Method::ConnectionBlocked(b) if b.reason == "low on memory")),
         "{methods:?}"
     );
-    client.publish(1, "", "q", b"more");
     assert!(
         !client.conn.wants_read(),
         "a publisher under the alarm is no longer read"
     );
-    // Another connection (a consumer, say) drains the queue.
+    // Another connection (a consumer, say) is not blocked, and drains the queue.
     let mut drainer = Client::open(&broker, 0);
     drainer.open_channel(1);
     drainer.send(
@@ -679,7 +682,7 @@ fn memory_alarm_blocks_a_publisher_and_unblocks_it_when_the_queue_drains() {
     assert!(
         // Reading stopped right after the second publish's method frame: only the first message
         // was in the queue.
-        matches!(&drained[..], [Method::QueuePurgeOk(ok), ..] if ok.message_count == 1),
+        matches!(&drained[..], [Method::QueuePurgeOk(ok)] if ok.message_count == 1),
         "{drained:?}"
     );
     let methods = client.methods();
