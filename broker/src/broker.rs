@@ -81,9 +81,9 @@ impl Broker {
             next_connection: AtomicU64::new(1),
         });
         let weak: Weak<Broker> = Arc::downgrade(&broker);
-        memory.set_listener(Box::new(move |on| {
+        memory.set_listener(Box::new(move |_| {
             if let Some(broker) = weak.upgrade() {
-                broker.broadcast(|| Event::MemoryAlarm(on));
+                broker.broadcast(|| Event::MemoryAlarmChanged);
             }
         }));
         broker

@@ -31,7 +31,10 @@ pub(crate) enum Event {
         channel: u16,
         consumer_tag: ShortStr,
     },
-    MemoryAlarm(bool),
+    /// The memory alarm flipped. The connection reads the current state when it handles this:
+    /// flips racing on two threads may be broadcast out of order, but the last notice handled
+    /// always sees the latest state.
+    MemoryAlarmChanged,
     /// An operator (or shutdown) closes the connection with this code and text.
     ForceClose {
         code: u16,

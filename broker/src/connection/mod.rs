@@ -479,7 +479,10 @@ impl Connection {
                         channel.consumer_cancelled_by_broker(&consumer_tag, &mut ctx);
                     }
                 }
-                Event::MemoryAlarm(on) => self.memory_alarm(on),
+                Event::MemoryAlarmChanged => {
+                    let on = self.session.broker.memory.alarm();
+                    self.memory_alarm(on);
+                }
                 Event::ForceClose { code, text } => {
                     if matches!(self.phase, Phase::Open) {
                         let detail = text
