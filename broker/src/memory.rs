@@ -43,16 +43,25 @@ impl MemoryTracker {
     }
 
     pub(crate) fn add(&self, bytes: usize) {
-        let used = self.used.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        if used > self.high_watermark && !self.alarm() {
-            self.flip(true);
-        }
+        self.used.fetch_add(bytes, Ordering::AcqRel);
+        self.reconcile();
     }
 
     pub(crate) fn sub(&self, bytes: usize) {
-        let used = self.used.fetch_sub(bytes, Ordering::Relaxed) - bytes;
-        if used <= self.high_watermark && self.alarm() {
-            self.flip(false);
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+        self.reconcile();
+    }
+
+    /// Brings the alarm in line with usage. Loops because usage may move between the check and
+    /// the flip on another thread; whoever flips last re-checks, so the alarm never stays on
+    /// below the watermark (or off above it).
+    fn reconcile(&self) {
+        loop {
+            let on = self.used.load(Ordering::Acquire) > self.high_watermark;
+            if self.alarm() == on {
+                return;
+            }
+            self.flip(on);
         }
     }
 
@@ -75,5 +84,43 @@ impl MemoryTracker {
                 listener(on);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn alarm_follows_usage_across_the_watermark() {
+        let tracker = MemoryTracker::new(100);
+        tracker.add(100);
+        assert!(!tracker.alarm(), "at the watermark is not above it");
+        tracker.add(1);
+        assert!(tracker.alarm());
+        tracker.sub(1);
+        assert!(!tracker.alarm());
+    }
+
+    #[test]
+    fn racing_adds_and_subs_leave_the_alarm_matching_usage() {
+        let tracker = Arc::new(MemoryTracker::new(1_000));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let tracker = Arc::clone(&tracker);
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        tracker.add(700);
+                        tracker.sub(700);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(tracker.used(), 0);
+        assert!(!tracker.alarm());
     }
 }
