@@ -81,7 +81,7 @@ impl Broker {
             next_connection: AtomicU64::new(1),
         });
         let weak: Weak<Broker> = Arc::downgrade(&broker);
-        memory.set_listener(Box::new(move |_| {
+        memory.set_listener(Box::new(move || {
             if let Some(broker) = weak.upgrade() {
                 broker.broadcast(|| Event::MemoryAlarmChanged);
             }

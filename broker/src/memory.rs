@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-type AlarmListener = Box<dyn Fn(bool) + Send + Sync>;
+type AlarmListener = Box<dyn Fn() + Send + Sync>;
 
 pub struct MemoryTracker {
     used: AtomicUsize,
     high_watermark: usize,
     alarm: AtomicBool,
-    /// Called with the new alarm state whenever it flips (the broker tells every connection).
+    /// Called whenever the alarm flips (the broker tells every connection).
     on_change: Mutex<Option<AlarmListener>>,
 }
 
@@ -81,7 +81,7 @@ impl MemoryTracker {
                 tracing::info!(used = self.used(), "memory alarm cleared");
             }
             if let Some(listener) = &*self.on_change.lock() {
-                listener(on);
+                listener();
             }
         }
     }
