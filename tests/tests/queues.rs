@@ -1106,3 +1106,26 @@ async fn unbind_from_missing_exchange_or_queue_succeeds() {
         .unwrap_or_else(|e| panic!("unbind {queue} from {exchange}: {e:?}"));
     }
 }
+
+#[tokio::test]
+async fn priority_queue_delivers_higher_priority_first_and_fifo_within_a_priority() {
+    let broker = TestBroker::start();
+    let (_conn, ch) = connect_channel(&broker).await;
+    declare_with(
+        &ch,
+        "prio",
+        Default::default(),
+        table(&[("x-max-priority", AMQPValue::ShortShortUInt(10))]),
+    )
+    .await
+    .expect("queue.declare with x-max-priority");
+    for (body, priority) in [("low-1", 3), ("high", 6), ("low-2", 3), ("above-max", 200)] {
+        let props = lapin::BasicProperties::default().with_priority(priority);
+        publish_with(&ch, "", "prio", body.as_bytes(), props).await;
+    }
+    publish(&ch, "", "prio", b"none").await;
+    assert_eq!(
+        drain(&ch, "prio").await,
+        ["above-max", "high", "low-1", "low-2", "none"]
+    );
+}

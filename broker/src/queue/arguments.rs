@@ -28,6 +28,8 @@ pub(crate) struct QueueSettings {
     pub message_ttl: Option<Duration>,
     /// `x-expires`: delete the queue after this long without consumers or use.
     pub expires: Option<Duration>,
+    /// `x-max-priority`: deliver higher-priority messages first, up to this priority.
+    pub max_priority: Option<u8>,
 }
 
 impl QueueSettings {
@@ -60,6 +62,16 @@ impl QueueSettings {
                 Some(0) => return Err(invalid("x-expires", "{value_zero,0}".to_string())),
                 Some(ms) => return Err(invalid("x-expires", format!("{{value_negative,{ms}}}"))),
                 None => return Err(invalid("x-expires", expected_integer(value))),
+            }
+        }
+        if let Some(value) = args.get("x-max-priority") {
+            match value.as_i64() {
+                Some(p) if (0..=255).contains(&p) => settings.max_priority = Some(p as u8),
+                Some(p) if p < 0 => {
+                    return Err(invalid("x-max-priority", format!("{{value_negative,{p}}}")));
+                }
+                Some(p) => return Err(invalid("x-max-priority", format!("{{value_too_big,{p}}}"))),
+                None => return Err(invalid("x-max-priority", expected_integer(value))),
             }
         }
         Ok(settings)

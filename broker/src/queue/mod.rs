@@ -6,8 +6,9 @@
 
 pub(crate) mod arguments;
 pub(crate) mod credit;
+mod priority;
+mod ready;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use crate::outbox::{Delivery, Event, Outbox};
 use crate::vhost::QueueSpec;
 pub(crate) use arguments::QueueSettings;
 pub(crate) use credit::{ChannelGate, Credit};
+use ready::ReadyMessages;
 
 /// A message's place in one queue. `seq` orders the queue, so a requeued message goes back
 /// where it was.
@@ -42,9 +44,8 @@ pub(crate) struct Consumer {
     pub gate: Arc<ChannelGate>,
 }
 
-#[derive(Default)]
 struct State {
-    ready: VecDeque<Entry>,
+    ready: ReadyMessages,
     next_seq: u64,
     consumers: Vec<Consumer>,
     /// Where the next round-robin search starts.
@@ -91,6 +92,7 @@ impl Queue {
         settings: QueueSettings,
         now: Instant,
     ) -> Arc<Queue> {
+        let max_priority = settings.max_priority;
         Arc::new(Queue {
             name,
             vhost,
@@ -100,8 +102,14 @@ impl Queue {
             arguments: spec.arguments.clone(),
             settings,
             state: Mutex::new(State {
+                ready: ReadyMessages::new(max_priority),
+                next_seq: 0,
+                consumers: Vec::new(),
+                cursor: 0,
+                unacked: 0,
+                had_consumers: false,
+                deleted: false,
                 last_used: Some(now),
-                ..State::default()
             }),
         })
     }
@@ -167,8 +175,7 @@ impl Queue {
                 continue;
             }
             entry.redelivered = true;
-            let at = st.ready.partition_point(|e| e.seq < entry.seq);
-            st.ready.insert(at, entry);
+            st.ready.requeue(entry);
         }
         self.dispatch(&mut st, now);
     }
