@@ -9,6 +9,10 @@ registries (PyPI via pip, crates.io via cargo), with their tests unchanged:
   lapin    lapin 4.12.3 (crates.io)   tests/*.rs
   amqprs   amqprs 2.1.5 (crates.io)   tests/*.rs
 
+and one suite of our own, `openstack` (conformance/openstack/): OpenStack's RPC and
+notification traffic as oslo.messaging produces it with kombu 5.7.0. It starts (and restarts)
+rmqd itself, from RMQD_BIN on AMQP_PORT.
+
 Everything is downloaded and built under target/conformance/ of the workspace. Python suites get
 a virtualenv each (target/conformance/venv/<suite>); the crates are unpacked by cargo itself
 (a throwaway project depending on the exact versions, `cargo metadata`), copied to
@@ -25,6 +29,7 @@ See README.md in this directory.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -65,6 +70,14 @@ PY_SUITES = {
                  'pluggy==1.7.0', 'iniconfig==2.3.1', 'packaging==26.3', 'Pygments==2.21.0',
                  'pytest-timeout==2.4.0'],
         'tests': ['t/integration/test_py_amqp.py'],
+    },
+    'openstack': {
+        # Ours, not a published suite: no sdist; pins from its own requirements file.
+        'local': ROOT / 'conformance' / 'openstack',
+        'requirements': ROOT / 'conformance' / 'openstack' / 'requirements.txt',
+        'tests': ['.'],
+        # Starts rmqd itself (RMQD_BIN, AMQP_PORT): its reconnection test restarts the broker.
+        'owns_broker': True,
     },
 }
 
@@ -115,12 +128,14 @@ def run_logged(cmd, logfile, **kw):
 # --- EXPECTED.md -----------------------------------------------------------------------------
 
 def read_expected():
-    """Returns ({id: reason} of tests allowed to fail, {id: reason} of tests not run).
+    """Returns ({id: reason} of tests allowed to fail, {id: reason} of tests not run,
+    {id: reason} of tests not run against an external broker).
 
-    Rows of the tables look like  | `suite:test-id` | fails | reason |  (or `not run`)."""
-    fails, skips = {}, {}
+    Rows of the tables look like  | `suite:test-id` | fails | reason |  (or `not run`, or
+    `not run (external)`)."""
+    fails, skips, skips_external = {}, {}, {}
     if not EXPECTED_MD.exists():
-        return fails, skips
+        return fails, skips, skips_external
     row = re.compile(r'^\|\s*`([^`]+)`\s*\|\s*([^|]*?)\s*\|\s*(.*?)\s*\|?\s*$')
     for line in EXPECTED_MD.read_text().splitlines():
         m = row.match(line)
@@ -129,10 +144,10 @@ def read_expected():
         test_id, kind, reason = m.groups()
         kind = kind.strip().lower()
         if kind.startswith('not run'):
-            skips[test_id] = reason
+            (skips_external if 'external' in kind else skips)[test_id] = reason
         else:
             fails[test_id] = reason
-    return fails, skips
+    return fails, skips, skips_external
 
 
 def for_suite(ids, suite):
@@ -245,17 +260,30 @@ def venv_python(suite):
     return CACHE / 'venv' / suite / 'bin' / 'python'
 
 
+def suite_pins(spec):
+    if 'requirements' not in spec:
+        return spec['pins']
+    lines = (line.split('#', 1)[0].strip() for line in spec['requirements'].read_text()
+             .splitlines())
+    return [line for line in lines if line]
+
+
 def prepare_python(suite, logfile):
     spec = PY_SUITES[suite]
     venv = CACHE / 'venv' / suite
     stamp = venv / '.conformance-pins'
-    pins = '\n'.join(spec['pins'])
+    pin_list = suite_pins(spec)
+    pins = '\n'.join(pin_list)
     if not (stamp.exists() and stamp.read_text() == pins and venv_python(suite).exists()):
         shutil.rmtree(venv, ignore_errors=True)
         run_logged([sys.executable, '-m', 'venv', str(venv)], logfile)
         run_logged([str(venv_python(suite)), '-m', 'pip', 'install', '-q',
-                    '--disable-pip-version-check', *spec['pins']], logfile)
+                    '--disable-pip-version-check', *pin_list], logfile)
         stamp.write_text(pins)
+
+    if 'local' in spec:
+        # Our own suite, run in place.
+        return spec['local']
 
     # The published sdist, tests included.
     dist, version = spec['dist'], spec['version']
@@ -292,7 +320,8 @@ def prepare_python(suite, logfile):
     return src
 
 
-def run_python(suite, src, port, skips, logfile, result):
+def run_python(suite, src, port, skips, logfile, result, rmqd=None):
+    """rmqd: the binary, for a suite that starts the broker itself (owns_broker)."""
     spec = PY_SUITES[suite]
     xml = CACHE / 'results' / f'{suite}.xml'
     xml.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +335,14 @@ def run_python(suite, src, port, skips, logfile, result):
         'PYTHONPATH': str(HERE),
         'RMQD_CONFORMANCE_SKIP': json.dumps(skips),
         'PYTHONDONTWRITEBYTECODE': '1',
+        # What conformance/openstack reads: the broker's port, and the rmqd to start there.
+        'AMQP_PORT': str(port),
     })
+    env.pop('RMQD_BIN', None)
+    if spec.get('owns_broker') and rmqd is not None:
+        rmqd_log = CACHE / 'logs' / f'rmqd-{suite}.log'
+        rmqd_log.write_text('')
+        env.update({'RMQD_BIN': str(rmqd), 'RMQD_LOG': str(rmqd_log)})
     cmd = [str(venv_python(suite)), '-m', 'pytest', *spec['tests'],
            '-p', 'conformance_plugin', '-p', 'no:cacheprovider',
            f'--junitxml={xml}', '-o', 'junit_family=xunit2', '-o', 'addopts=',
@@ -550,7 +586,9 @@ def main():
 
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / 'logs').mkdir(exist_ok=True)
-    expected_fail, not_run = read_expected()
+    expected_fail, not_run, not_run_external = read_expected()
+    if args.broker == 'external':
+        not_run = {**not_run, **not_run_external}
     t0 = time.monotonic()
 
     rmqd = None
@@ -591,11 +629,16 @@ def main():
             result.prepare_s = time.monotonic() - t
 
             t = time.monotonic()
-            broker = (Rmqd(rmqd, port, CACHE / 'logs' / f'rmqd-{suite}.log')
-                      if args.broker == 'rmqd' else External(port))
+            owns_broker = PY_SUITES.get(suite, {}).get('owns_broker', False)
+            if args.broker == 'external':
+                broker = External(port)
+            elif owns_broker:
+                broker = contextlib.nullcontext()       # the suite starts rmqd itself
+            else:
+                broker = Rmqd(rmqd, port, CACHE / 'logs' / f'rmqd-{suite}.log')
             with broker:
                 if suite in PY_SUITES:
-                    run_python(suite, src, port, skips, logfile, result)
+                    run_python(suite, src, port, skips, logfile, result, rmqd)
                 else:
                     run_crate(suite, work, binaries, port, skips, logfile, result)
             result.run_s = time.monotonic() - t
