@@ -407,25 +407,26 @@ impl Vhost {
         Ok(())
     }
 
-    pub(crate) fn unbind_queue(
+    /// Removes a binding from `source` to `destination`. RabbitMQ answers unbind-ok when the
+    /// source, the destination or the binding is missing, and lets any connection unbind an
+    /// exclusive queue.
+    pub(crate) fn unbind(
         &self,
-        queue: &ShortStr,
-        exchange: &ShortStr,
+        source: &ShortStr,
+        destination: Destination,
         routing_key: &ShortStr,
         arguments: &FieldTable,
     ) -> Result<(), AmqpError> {
-        if exchange.is_empty() {
+        let to_default = matches!(&destination, Destination::Exchange(d) if d.is_empty());
+        if source.is_empty() || to_default {
             return Err(Self::default_exchange_refused());
         }
-        // RabbitMQ answers unbind-ok when the queue, the exchange or the binding is missing,
-        // and lets any connection unbind an exclusive queue.
         let mut topo = self.topology.write();
-        let Some(x) = topo.exchanges.get_mut(exchange) else {
+        let Some(x) = topo.exchanges.get_mut(source) else {
             return Ok(());
         };
-        let destination = Destination::Queue(queue.clone());
         if x.bindings.unbind(routing_key, arguments, &destination) {
-            topo.auto_delete_exchange(exchange);
+            topo.auto_delete_exchange(source);
         }
         Ok(())
     }
@@ -454,28 +455,6 @@ impl Vhost {
             &arguments.clone(),
             Destination::Exchange(owned(destination)),
         );
-        Ok(())
-    }
-
-    pub(crate) fn unbind_exchange(
-        &self,
-        destination: &ShortStr,
-        source: &ShortStr,
-        routing_key: &ShortStr,
-        arguments: &FieldTable,
-    ) -> Result<(), AmqpError> {
-        if destination.is_empty() || source.is_empty() {
-            return Err(Self::default_exchange_refused());
-        }
-        // As with queue.unbind, a missing exchange or binding is not an error.
-        let mut topo = self.topology.write();
-        let Some(x) = topo.exchanges.get_mut(source) else {
-            return Ok(());
-        };
-        let destination = Destination::Exchange(destination.clone());
-        if x.bindings.unbind(routing_key, arguments, &destination) {
-            topo.auto_delete_exchange(source);
-        }
         Ok(())
     }
 
@@ -734,7 +713,7 @@ mod tests {
             .unwrap();
         assert!(vhost.exchange_exists(&s("ad")));
         vhost
-            .unbind_queue(&s("q"), &s("ad"), &s("k"), &none)
+            .unbind(&s("ad"), Destination::Queue(s("q")), &s("k"), &none)
             .unwrap();
         assert!(!vhost.exchange_exists(&s("ad")));
     }

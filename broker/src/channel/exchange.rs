@@ -7,7 +7,7 @@ use rmqd_codec::{
 
 use super::{Channel, Ctx};
 use crate::error::AmqpError;
-use crate::vhost::ExchangeSpec;
+use crate::vhost::{Destination, ExchangeSpec};
 
 impl Channel {
     pub(super) fn exchange_declare(
@@ -60,8 +60,12 @@ impl Channel {
         m: ExchangeUnbind,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
-        ctx.vhost()
-            .unbind_exchange(&m.destination, &m.source, &m.routing_key, &m.arguments)?;
+        ctx.vhost().unbind(
+            &m.source,
+            Destination::Exchange(m.destination),
+            &m.routing_key,
+            &m.arguments,
+        )?;
         if !m.nowait {
             ctx.send(self.id, ExchangeUnbindOk {});
         }

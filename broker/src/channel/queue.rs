@@ -11,7 +11,7 @@ use super::{Channel, Ctx};
 use crate::error::AmqpError;
 use crate::outbox::Event;
 use crate::queue::Consumer;
-use crate::vhost::QueueSpec;
+use crate::vhost::{Destination, QueueSpec};
 
 impl Channel {
     /// An empty queue name means the last queue declared on this channel, as the spec says.
@@ -92,8 +92,12 @@ impl Channel {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
         let queue = self.queue_name(&m.queue)?;
-        ctx.vhost()
-            .unbind_queue(&queue, &m.exchange, &m.routing_key, &m.arguments)?;
+        ctx.vhost().unbind(
+            &m.exchange,
+            Destination::Queue(queue),
+            &m.routing_key,
+            &m.arguments,
+        )?;
         ctx.send(self.id, QueueUnbindOk {});
         Ok(())
     }
