@@ -2,6 +2,7 @@
 //! fanout to N queues holds one body, not N.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rmqd_codec::{BasicProperties, ShortStr};
@@ -14,6 +15,8 @@ pub struct Message {
     pub routing_key: ShortStr,
     pub properties: BasicProperties,
     pub body: Bytes,
+    /// The `expiration` property, parsed once for every queue the message reaches.
+    pub ttl: Option<Duration>,
     /// Counts this message's bytes against the memory high watermark for as long as it lives.
     _charge: MemoryCharge,
 }
@@ -27,7 +30,13 @@ impl Message {
         memory: &Arc<MemoryTracker>,
     ) -> Self {
         let bytes = body.len() + exchange.len() + routing_key.len() + MESSAGE_OVERHEAD;
+        let ttl = properties
+            .expiration
+            .as_ref()
+            .and_then(|e| e.as_str()?.parse::<u64>().ok())
+            .map(Duration::from_millis);
         Message {
+            ttl,
             exchange,
             routing_key,
             properties,

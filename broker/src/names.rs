@@ -19,6 +19,13 @@ fn random_u64() -> u64 {
     hasher.finish()
 }
 
+/// A copy of a name that owns its bytes. Names decoded from a frame are slices of the read
+/// buffer; anything that outlives the frame (a queue, a binding, a consumer tag) must not keep
+/// that whole buffer alive.
+pub(crate) fn owned(name: &ShortStr) -> ShortStr {
+    ShortStr::new(bytes::Bytes::copy_from_slice(name.as_bytes())).unwrap_or_default()
+}
+
 pub(crate) fn server_named(prefix: &str) -> ShortStr {
     let bits = (u128::from(random_u64()) << 64) | u128::from(random_u64());
     let mut name = String::with_capacity(prefix.len() + 22);

@@ -11,7 +11,7 @@ use rmqd_routing::{BindingTable, ExchangeKind};
 
 use crate::connection::ConnectionId;
 use crate::error::{AmqpError, resource};
-use crate::names::server_named;
+use crate::names::{owned, server_named};
 use crate::queue::arguments::{check_equivalent, render};
 use crate::queue::{Consumer, Queue, QueueCounts, QueueSettings};
 
@@ -630,12 +630,6 @@ fn check_name(kind: &str, name: &ShortStr) -> Result<(), AmqpError> {
         )));
     }
     Ok(())
-}
-
-/// A copy of a name that owns its bytes: names decoded from a frame point into the read buffer,
-/// and a long-lived queue or binding must not keep that whole buffer alive.
-fn owned(name: &ShortStr) -> ShortStr {
-    ShortStr::new(bytes::Bytes::copy_from_slice(name.as_bytes())).unwrap_or_default()
 }
 
 #[cfg(test)]

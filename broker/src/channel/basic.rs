@@ -15,7 +15,7 @@ use crate::connection::Session;
 use crate::error::{AmqpError, resource};
 use crate::message::Message;
 use crate::metrics::Metrics;
-use crate::names::server_named;
+use crate::names::{owned, server_named};
 use crate::outbox::Delivery;
 use crate::queue::{ConsumeRefused, Consumer, Credit, Queue};
 
@@ -35,7 +35,7 @@ impl Channel {
             )));
         }
         if m.global {
-            self.gate.credit.set_limit(m.prefetch_count);
+            self.channel_credit.set_limit(m.prefetch_count);
         } else {
             // RabbitMQ's per-consumer semantics: applies to consumers created from now on.
             self.consumer_prefetch = m.prefetch_count;
@@ -81,7 +81,7 @@ impl Channel {
             ack_required,
             exclusive: m.exclusive,
             credit,
-            gate: Arc::clone(&self.gate),
+            channel_credit: Arc::clone(&self.channel_credit),
         };
         if let Err(refused) = queue.add_consumer(consumer, ctx.now) {
             self.consumers.remove(&tag);
@@ -238,7 +238,7 @@ impl Channel {
         if self.closing || !self.consumers.contains_key(&d.consumer_tag) {
             // The consumer went away while this was in flight.
             if d.ack_required {
-                self.gate.credit.release(1);
+                self.channel_credit.release(1);
                 d.queue.requeue([d.entry], ctx.now);
             }
             return;
@@ -397,9 +397,4 @@ impl Channel {
         self.requeue_unacked(all, ctx.now);
         Ok(())
     }
-}
-
-/// A name that owns its bytes rather than pinning the frame it was decoded from.
-fn owned(name: &ShortStr) -> ShortStr {
-    ShortStr::new(bytes::Bytes::copy_from_slice(name.as_bytes())).unwrap_or_default()
 }

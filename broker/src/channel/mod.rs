@@ -16,7 +16,7 @@ use rmqd_codec::{ChannelClose, Frame, Method, ShortStr, encode_method};
 
 use crate::connection::Session;
 use crate::error::AmqpError;
-use crate::queue::{ChannelGate, Credit, Entry, Queue};
+use crate::queue::{Credit, Entry, Queue};
 use crate::vhost::Vhost;
 use content::Assembly;
 use tx::{Confirms, Transaction};
@@ -59,7 +59,8 @@ pub(crate) struct Unacked {
 pub(crate) struct Channel {
     id: u16,
     closing: bool,
-    gate: Arc<ChannelGate>,
+    /// basic.qos with global=true: the prefetch shared by all consumers of this channel.
+    channel_credit: Arc<Credit>,
     /// basic.qos with global=false: the prefetch for consumers created after it.
     consumer_prefetch: u16,
     consumers: HashMap<ShortStr, ChannelConsumer>,
@@ -79,7 +80,7 @@ impl Channel {
         Channel {
             id,
             closing: false,
-            gate: Arc::new(ChannelGate::new()),
+            channel_credit: Arc::new(Credit::new(0)),
             consumer_prefetch: 0,
             consumers: HashMap::new(),
             unacked: VecDeque::new(),
@@ -228,7 +229,7 @@ impl Channel {
     /// Channel-wide prefetch freed by an ack may let any of the channel's consumers go on, not
     /// only those of the acked message's queue.
     fn kick_for_channel_credit(&self, now: Instant) {
-        if self.gate.credit.is_limited() {
+        if self.channel_credit.is_limited() {
             self.kick_queues(now);
         }
     }
@@ -238,7 +239,7 @@ impl Channel {
             if let Some(c) = self.consumers.get(tag) {
                 c.credit.release(1);
             }
-            self.gate.credit.release(1);
+            self.channel_credit.release(1);
         }
     }
 

@@ -50,20 +50,6 @@ impl Credit {
     }
 }
 
-/// Channel-wide delivery limits: the prefetch of basic.qos with global=true.
-#[derive(Debug)]
-pub(crate) struct ChannelGate {
-    pub credit: Credit,
-}
-
-impl ChannelGate {
-    pub fn new() -> Self {
-        ChannelGate {
-            credit: Credit::new(0),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ mod priority;
 mod ready;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use rmqd_codec::{FieldTable, ShortStr};
@@ -20,7 +20,7 @@ use crate::message::Message;
 use crate::outbox::{Delivery, Event, Outbox};
 use crate::vhost::QueueSpec;
 pub(crate) use arguments::QueueSettings;
-pub(crate) use credit::{ChannelGate, Credit};
+pub(crate) use credit::Credit;
 use ready::ReadyMessages;
 
 /// A message's place in one queue. `seq` orders the queue, so a requeued message goes back
@@ -41,7 +41,8 @@ pub(crate) struct Consumer {
     pub ack_required: bool,
     pub exclusive: bool,
     pub credit: Arc<Credit>,
-    pub gate: Arc<ChannelGate>,
+    /// The channel's prefetch (basic.qos global=true), shared by its consumers.
+    pub channel_credit: Arc<Credit>,
 }
 
 struct State {
@@ -149,13 +150,7 @@ impl Queue {
 
     /// The earlier of the queue's `x-message-ttl` and the message's `expiration`.
     fn expiry_for(&self, message: &Message, now: Instant) -> Option<Instant> {
-        let per_message = message
-            .properties
-            .expiration
-            .as_ref()
-            .and_then(|e| e.as_str()?.parse::<u64>().ok())
-            .map(Duration::from_millis);
-        let ttl = match (self.settings.message_ttl, per_message) {
+        let ttl = match (self.settings.message_ttl, message.ttl) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -301,7 +296,7 @@ impl Queue {
                 let consumer = &st.consumers[index];
                 if consumer.ack_required {
                     consumer.credit.release(1);
-                    consumer.gate.credit.release(1);
+                    consumer.channel_credit.release(1);
                 }
                 continue;
             }
@@ -337,7 +332,7 @@ impl State {
                 if !c.credit.try_acquire() {
                     continue;
                 }
-                if !c.gate.credit.try_acquire() {
+                if !c.channel_credit.try_acquire() {
                     c.credit.release(1);
                     continue;
                 }
