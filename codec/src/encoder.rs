@@ -74,7 +74,7 @@ pub fn encode_heartbeat(out: &mut BytesMut) {
 
 /// Writes type and channel, a placeholder size, the payload, then patches the size and adds
 /// the frame-end octet. Writing the payload in place avoids encoding it twice to learn its size.
-fn put_frame(
+pub(crate) fn put_frame(
     frame_type: u8,
     channel: u16,
     out: &mut BytesMut,

@@ -13,6 +13,7 @@ mod frames;
 mod protocol_header;
 mod short_str;
 pub mod spec;
+mod stored;
 mod wire;
 
 pub use decoder::FrameDecoder;
@@ -26,3 +27,4 @@ pub use frames::{ContentHeader, DEFAULT_FRAME_MAX, FRAME_OVERHEAD, Frame};
 pub use protocol_header::{PROTOCOL_HEADER, ProtocolHeaderCheck, check_protocol_header};
 pub use short_str::{ShortStr, TooLong};
 pub use spec::*;
+pub use stored::{ContentMethod, decode_properties, encode_properties, encode_stored_content};

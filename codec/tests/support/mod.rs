@@ -1,5 +1,5 @@
 //! Proptest strategies shared by the codec's property tests.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code, unused_imports)] // each test binary uses its own subset
 
 mod generated_strategies;
 
