@@ -1,77 +1,184 @@
 //! A published message. One `Arc<Message>` is shared by every queue it is routed to, so a
 //! fanout to N queues holds one body, not N.
+//!
+//! A queued message costs what it holds and little more: the exchange, routing key and encoded
+//! properties (and the body, when small) sit in one exact-size allocation, copied out of the
+//! read buffer so that a long backlog does not pin whole read buffers. Deliveries copy the
+//! encoded properties to the wire instead of re-encoding them. Only the few properties the
+//! broker acts on (priority and TTL) are kept decoded.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use rmqd_codec::{BasicProperties, ShortStr};
+use bytes::{Bytes, BytesMut};
+use rmqd_codec::{BasicProperties, ShortStr, encode_properties};
 
 use crate::memory::MemoryTracker;
 
-#[derive(Debug)]
+/// Bodies up to this size are copied next to the names; larger ones stay the slice they arrived
+/// as, since copying them would cost more than the buffer they pin.
+const INLINE_BODY_MAX: usize = 4096;
+
+/// What a queued message costs beyond its bytes: this struct, its `Arc`, allocator overhead and
+/// the queue entry that points at it.
+const MESSAGE_OVERHEAD: usize = 160;
+
 pub struct Message {
-    pub exchange: ShortStr,
-    pub routing_key: ShortStr,
-    pub properties: BasicProperties,
-    pub body: Bytes,
-    /// The `expiration` property, parsed once for every queue the message reaches.
-    pub ttl: Option<Duration>,
+    /// `[exchange len][exchange][routing key len][routing key][properties][inline body]`.
+    packed: Box<[u8]>,
+    /// Where the encoded properties end (and an inline body starts).
+    properties_end: u32,
+    /// A body above [`INLINE_BODY_MAX`]. Boxed so that the common small message does not carry
+    /// an empty `Bytes` (queued messages are counted in millions; every word shows).
+    large_body: Option<Box<Bytes>>,
+    /// The `expiration` property in milliseconds, parsed once for every queue the message reaches.
+    ttl_ms: Option<u64>,
+    priority: u8,
     /// Counts this message's bytes against the memory high watermark for as long as it lives.
-    _charge: MemoryCharge,
+    memory: Arc<MemoryTracker>,
 }
 
 impl Message {
+    /// Packs a publish. `scratch` is a reusable buffer for encoding the properties.
     pub fn new(
-        exchange: ShortStr,
-        routing_key: ShortStr,
-        properties: BasicProperties,
+        exchange: &ShortStr,
+        routing_key: &ShortStr,
+        properties: &BasicProperties,
         body: Bytes,
         memory: &Arc<MemoryTracker>,
+        scratch: &mut BytesMut,
     ) -> Self {
-        let bytes = body.len() + exchange.len() + routing_key.len() + MESSAGE_OVERHEAD;
-        let ttl = properties
+        scratch.clear();
+        scratch.extend_from_slice(&[exchange.len() as u8]);
+        scratch.extend_from_slice(exchange.as_bytes());
+        scratch.extend_from_slice(&[routing_key.len() as u8]);
+        scratch.extend_from_slice(routing_key.as_bytes());
+        encode_properties(properties, scratch);
+        let properties_end = scratch.len() as u32;
+        let inline = body.len() <= INLINE_BODY_MAX;
+        let mut packed = Vec::with_capacity(scratch.len() + if inline { body.len() } else { 0 });
+        packed.extend_from_slice(scratch);
+        let large_body = if inline {
+            packed.extend_from_slice(&body);
+            None
+        } else {
+            Some(Box::new(body))
+        };
+        let ttl_ms = properties
             .expiration
             .as_ref()
-            .and_then(|e| e.as_str()?.parse::<u64>().ok())
-            .map(Duration::from_millis);
-        Message {
-            ttl,
-            exchange,
-            routing_key,
+            .and_then(|e| e.as_str()?.parse::<u64>().ok());
+        let message = Message {
+            packed: packed.into_boxed_slice(),
+            properties_end,
+            large_body,
+            ttl_ms,
+            priority: properties.priority.unwrap_or(0),
+            memory: Arc::clone(memory),
+        };
+        message.memory.add(message.charge());
+        message
+    }
+
+    pub fn exchange(&self) -> &[u8] {
+        let len = usize::from(self.packed[0]);
+        &self.packed[1..1 + len]
+    }
+
+    pub fn routing_key(&self) -> &[u8] {
+        let at = 1 + usize::from(self.packed[0]);
+        let len = usize::from(self.packed[at]);
+        &self.packed[at + 1..at + 1 + len]
+    }
+
+    /// The properties in wire form, ready to follow a content header's body size.
+    pub fn encoded_properties(&self) -> &[u8] {
+        let exchange_len = usize::from(self.packed[0]);
+        let start = 2 + exchange_len + usize::from(self.packed[1 + exchange_len]);
+        &self.packed[start..self.properties_end as usize]
+    }
+
+    pub fn body(&self) -> &[u8] {
+        match &self.large_body {
+            None => &self.packed[self.properties_end as usize..],
+            Some(body) => body,
+        }
+    }
+
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl_ms.map(Duration::from_millis)
+    }
+
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    fn charge(&self) -> usize {
+        self.packed.len() + self.large_body.as_ref().map_or(0, |b| b.len()) + MESSAGE_OVERHEAD
+    }
+}
+
+impl Drop for Message {
+    fn drop(&mut self) {
+        self.memory.sub(self.charge());
+    }
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("exchange", &String::from_utf8_lossy(self.exchange()))
+            .field("routing_key", &String::from_utf8_lossy(self.routing_key()))
+            .field("body_len", &self.body().len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmqd_codec::decode_properties;
+
+    fn message(body: Bytes, properties: &BasicProperties) -> (Message, Arc<MemoryTracker>) {
+        let memory = Arc::new(MemoryTracker::new(usize::MAX));
+        let message = Message::new(
+            &ShortStr::from_static("amq.topic"),
+            &ShortStr::from_static("a.b.c"),
             properties,
             body,
-            _charge: MemoryCharge::new(memory, bytes),
+            &memory,
+            &mut BytesMut::new(),
+        );
+        (message, memory)
+    }
+
+    #[test]
+    fn small_and_large_bodies_come_back_with_their_names_and_properties() {
+        let properties = BasicProperties {
+            content_type: Some(ShortStr::from_static("text/plain")),
+            delivery_mode: Some(2),
+            priority: Some(7),
+            expiration: Some(ShortStr::from_static("1500")),
+            ..Default::default()
+        };
+        for size in [0, 16, INLINE_BODY_MAX, INLINE_BODY_MAX + 1, 1 << 20] {
+            let body = Bytes::from(vec![b'x'; size]);
+            let (m, _memory) = message(body.clone(), &properties);
+            assert_eq!(m.exchange(), b"amq.topic");
+            assert_eq!(m.routing_key(), b"a.b.c");
+            assert_eq!(m.body(), &body[..]);
+            let encoded = Bytes::copy_from_slice(m.encoded_properties());
+            assert_eq!(decode_properties(&encoded).unwrap(), properties);
+            assert_eq!(m.priority(), 7);
+            assert_eq!(m.ttl(), Some(Duration::from_millis(1500)));
         }
     }
-}
 
-/// What a queued message costs beyond its body and names: the struct, its Arc and properties.
-const MESSAGE_OVERHEAD: usize = 256;
-
-struct MemoryCharge {
-    tracker: Arc<MemoryTracker>,
-    bytes: usize,
-}
-
-impl MemoryCharge {
-    fn new(tracker: &Arc<MemoryTracker>, bytes: usize) -> Self {
-        tracker.add(bytes);
-        MemoryCharge {
-            tracker: Arc::clone(tracker),
-            bytes,
-        }
-    }
-}
-
-impl std::fmt::Debug for MemoryCharge {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} bytes", self.bytes)
-    }
-}
-
-impl Drop for MemoryCharge {
-    fn drop(&mut self) {
-        self.tracker.sub(self.bytes);
+    #[test]
+    fn memory_is_charged_while_the_message_lives() {
+        let (m, memory) = message(Bytes::from_static(&[0; 100]), &BasicProperties::default());
+        assert!(memory.used() >= 100);
+        drop(m);
+        assert_eq!(memory.used(), 0);
     }
 }

@@ -75,7 +75,7 @@ impl Outbox {
 
     pub fn push(&self, event: Event) {
         let size = match &event {
-            Event::Deliver(d) => d.entry.message.body.len() + 64,
+            Event::Deliver(d) => d.entry.message.body().len() + 64,
             _ => 64,
         };
         let mut pending = self.pending.lock();

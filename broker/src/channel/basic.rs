@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use rmqd_codec::{
-    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
-    BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, BasicReturn, Method, ShortStr, encode_content,
-    reply_code,
+    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicGet, BasicGetEmpty, BasicQos,
+    BasicQosOk, ContentMethod, ShortStr, encode_stored_content, reply_code,
 };
 
 use super::content::Published;
@@ -171,11 +170,12 @@ impl Channel {
         let broker = &ctx.session.broker;
         Metrics::add(&broker.metrics.messages_published, 1);
         let message = Arc::new(Message::new(
-            p.publish.exchange,
-            p.publish.routing_key,
-            p.properties,
+            &p.publish.exchange,
+            &p.publish.routing_key,
+            &p.properties,
             p.body,
             &broker.memory,
+            &mut self.pack_buf,
         ));
         let routed = Routed {
             message,
@@ -206,17 +206,17 @@ impl Channel {
         if queues.is_empty() {
             Metrics::add(&metrics.messages_unroutable, 1);
             if mandatory {
-                let returned = Method::BasicReturn(BasicReturn {
+                let returned = ContentMethod::Return {
                     reply_code: reply_code::NO_ROUTE,
-                    reply_text: ShortStr::from_static("NO_ROUTE"),
-                    exchange: message.exchange.clone(),
-                    routing_key: message.routing_key.clone(),
-                });
-                encode_content(
+                    reply_text: b"NO_ROUTE",
+                    exchange: message.exchange(),
+                    routing_key: message.routing_key(),
+                };
+                encode_stored_content(
                     self.id,
                     &returned,
-                    &message.properties,
-                    &message.body,
+                    message.encoded_properties(),
+                    message.body(),
                     ctx.session.frame_max,
                     ctx.out,
                 );
@@ -246,18 +246,18 @@ impl Channel {
         let delivery_tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let message = &d.entry.message;
-        let deliver = Method::BasicDeliver(BasicDeliver {
-            consumer_tag: d.consumer_tag.clone(),
+        let deliver = ContentMethod::Deliver {
+            consumer_tag: d.consumer_tag.as_bytes(),
             delivery_tag,
             redelivered: d.entry.redelivered,
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
-        });
-        encode_content(
+            exchange: message.exchange(),
+            routing_key: message.routing_key(),
+        };
+        encode_stored_content(
             self.id,
             &deliver,
-            &message.properties,
-            &message.body,
+            message.encoded_properties(),
+            message.body(),
             ctx.session.frame_max,
             ctx.out,
         );
@@ -285,18 +285,18 @@ impl Channel {
         let delivery_tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let message = &entry.message;
-        let get_ok = Method::BasicGetOk(BasicGetOk {
+        let get_ok = ContentMethod::GetOk {
             delivery_tag,
             redelivered: entry.redelivered,
-            exchange: message.exchange.clone(),
-            routing_key: message.routing_key.clone(),
+            exchange: message.exchange(),
+            routing_key: message.routing_key(),
             message_count: remaining,
-        });
-        encode_content(
+        };
+        encode_stored_content(
             self.id,
             &get_ok,
-            &message.properties,
-            &message.body,
+            message.encoded_properties(),
+            message.body(),
             ctx.session.frame_max,
             ctx.out,
         );

@@ -73,6 +73,8 @@ pub(crate) struct Channel {
     confirms: Option<Confirms>,
     tx: Option<Transaction>,
     route_buf: Vec<Arc<Queue>>,
+    /// Reused to encode each published message's properties before packing it.
+    pack_buf: BytesMut,
 }
 
 impl Channel {
@@ -90,6 +92,7 @@ impl Channel {
             confirms: None,
             tx: None,
             route_buf: Vec::new(),
+            pack_buf: BytesMut::new(),
         }
     }
 

@@ -150,7 +150,7 @@ impl Queue {
 
     /// The earlier of the queue's `x-message-ttl` and the message's `expiration`.
     fn expiry_for(&self, message: &Message, now: Instant) -> Option<Instant> {
-        let ttl = match (self.settings.message_ttl, message.ttl) {
+        let ttl = match (self.settings.message_ttl, message.ttl()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };

@@ -23,7 +23,7 @@ impl PriorityLevels {
 
     fn level_of(&self, entry: &Entry) -> usize {
         let max = self.levels.len() - 1;
-        usize::from(entry.message.properties.priority.unwrap_or(0)).min(max)
+        usize::from(entry.message.priority()).min(max)
     }
 
     pub fn push_back(&mut self, entry: Entry) {
@@ -68,7 +68,7 @@ impl PriorityLevels {
 mod tests {
     use std::sync::Arc;
 
-    use bytes::Bytes;
+    use bytes::{Bytes, BytesMut};
     use rmqd_codec::{BasicProperties, ShortStr};
 
     use super::*;
@@ -84,11 +84,12 @@ mod tests {
         Entry {
             seq,
             message: Arc::new(Message::new(
-                ShortStr::default(),
-                ShortStr::default(),
-                properties,
+                &ShortStr::default(),
+                &ShortStr::default(),
+                &properties,
                 Bytes::new(),
                 &memory,
+                &mut BytesMut::new(),
             )),
             redelivered: false,
             expires_at: None,
