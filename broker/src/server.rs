@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
@@ -22,6 +22,13 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long shutdown waits for connections to take their connection.close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Bytes reserved for reading when the buffer runs short: enough for many small frames per
+/// system call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Below this much free space the buffer is grown before reading.
+const READ_HEADROOM: usize = 4 * 1024;
 
 /// How long a finished connection may take to flush its last bytes to a peer that stopped
 /// reading.
@@ -72,8 +79,8 @@ async fn sweep(broker: Arc<Broker>) {
 async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let _ = stream.set_nodelay(true);
     let mut conn = Connection::new(broker, peer, Instant::now().into_std());
-    let (mut reader, mut writer) = stream.split();
-    let mut input = BytesMut::with_capacity(64 * 1024);
+    let (reader, mut writer) = stream.split();
+    let mut input = BytesMut::new();
     let mut output: VecDeque<Bytes> = VecDeque::new();
     let mut paused = false;
     let mut peer_gone = false;
@@ -102,9 +109,13 @@ async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
             .or(flush_deadline);
         let outbox = conn.outbox_ready();
         tokio::select! {
-            read = reader.read_buf(&mut input), if conn.wants_read() => match read {
-                Ok(0) | Err(_) => peer_gone = true,
-                Ok(_) => conn.handle_input(&mut input, Instant::now().into_std()),
+            readable = reader.readable(), if conn.wants_read() => match readable {
+                Err(_) => peer_gone = true,
+                Ok(()) => match read_available(&reader, &mut input) {
+                    Err(_) | Ok(Some(0)) => peer_gone = true,
+                    Ok(Some(_)) => conn.handle_input(&mut input, Instant::now().into_std()),
+                    Ok(None) => {}
+                },
             },
             written = write_some(&mut writer, &mut output), if !output.is_empty() => {
                 if written.is_err() {
@@ -118,6 +129,28 @@ async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
         }
     }
     conn.on_closed(Instant::now().into_std());
+}
+
+/// Reads whatever the socket holds: `Some(0)` at end of stream, `None` if it was empty after
+/// all. Finding the socket empty with nothing left to decode means the peer went quiet: the
+/// buffer is given back then, so that ten thousand idle connections hold no read buffers.
+fn read_available(
+    reader: &tokio::net::tcp::ReadHalf<'_>,
+    input: &mut BytesMut,
+) -> std::io::Result<Option<usize>> {
+    if input.capacity() - input.len() < READ_HEADROOM {
+        input.reserve(READ_CHUNK);
+    }
+    match reader.try_read_buf(input) {
+        Ok(n) => Ok(Some(n)),
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+            if input.is_empty() {
+                *input = BytesMut::new();
+            }
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -31,6 +31,12 @@ pub type ConnectionId = u64;
 /// Stop taking deliveries from the outbox while this much is waiting to be written.
 const WRITE_BACKLOG_LIMIT: usize = 1 << 20;
 
+/// Output is reserved this much at a time, when a burst of frames is coming.
+const OUTPUT_CHUNK: usize = 16 * 1024;
+
+/// Below this much spare room the output buffer is renewed rather than grown frame by frame.
+const OUTPUT_HEADROOM: usize = 1024;
+
 /// How long we wait for connection.close-ok after sending connection.close.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -77,7 +83,8 @@ pub struct Connection {
     decoder: FrameDecoder,
     out: BytesMut,
     events: VecDeque<Event>,
-    channels: HashMap<u16, Channel>,
+    /// Boxed: a channel is large, and a map of them would reserve room for several at once.
+    channels: HashMap<u16, Box<Channel>>,
     heartbeat: Option<Duration>,
     started: Instant,
     last_received: Instant,
@@ -110,7 +117,7 @@ impl Connection {
             peer,
             phase: Phase::AwaitingProtocolHeader,
             decoder: FrameDecoder::new(rmqd_codec::frame::MIN_SIZE),
-            out: BytesMut::with_capacity(8192),
+            out: BytesMut::new(),
             events: VecDeque::new(),
             channels: HashMap::new(),
             heartbeat: None,
@@ -175,6 +182,9 @@ impl Connection {
                 }
             }
         }
+        if !buf.is_empty() {
+            self.reserve_output();
+        }
         while self.wants_read() {
             match self.decoder.decode(buf) {
                 Ok(Some(frame)) => self.handle_frame(frame, now),
@@ -193,10 +203,25 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.process_events(now);
         if self.out.is_empty() {
+            if self.out.capacity() > 0 {
+                // Idle connections hold no output buffer.
+                self.out = BytesMut::new();
+            }
             return None;
         }
         self.last_sent = now;
-        Some(self.out.split().freeze())
+        let bytes = self.out.split().freeze();
+        if self.out.capacity() < OUTPUT_HEADROOM {
+            self.out = BytesMut::new();
+        }
+        Some(bytes)
+    }
+
+    /// Makes room for a burst of frames up front, rather than growing the buffer frame by frame.
+    fn reserve_output(&mut self) {
+        if self.out.capacity() - self.out.len() < OUTPUT_HEADROOM {
+            self.out.reserve(OUTPUT_CHUNK);
+        }
     }
 
     /// When [`Connection::handle_timeout`] must next run.
@@ -344,7 +369,7 @@ impl Connection {
             if self.channels.contains_key(&id) {
                 return Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10));
             }
-            self.channels.insert(id, Channel::new(id));
+            self.channels.insert(id, Box::new(Channel::new(id)));
             self.send(id, ChannelOpenOk::default());
             return Ok(());
         }
@@ -448,6 +473,9 @@ impl Connection {
             return;
         }
         self.session.outbox.drain(&mut self.events);
+        if !self.events.is_empty() {
+            self.reserve_output();
+        }
         let starved = self.session.outbox.take_starved();
         while let Some(event) = self.events.pop_front() {
             match event {
