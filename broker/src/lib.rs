@@ -16,6 +16,7 @@ mod names;
 mod outbox;
 mod queue;
 pub mod server;
+pub mod store;
 mod vhost;
 
 pub use auth::{LoginError, Users};
