@@ -2,12 +2,12 @@
 //! fanout, which ignores keys, and headers, which tests each binding's arguments. Grouping lets
 //! a destination be appended once however many of its bindings match, with no set to build.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use rmqd_codec::{FieldTable, ShortStr};
 
 use crate::args::Arguments;
+use crate::hash::HashMap;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Binding {
@@ -31,7 +31,7 @@ pub(crate) struct ByDestination<D> {
 impl<D> Default for ByDestination<D> {
     fn default() -> Self {
         ByDestination {
-            by_dest: HashMap::new(),
+            by_dest: HashMap::default(),
             len: 0,
         }
     }

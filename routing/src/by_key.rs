@@ -1,40 +1,82 @@
-//! Bindings indexed by their exact binding key, for the kinds that look keys up: direct, and
-//! topic once its trie has named the matching patterns. A reverse index by destination makes
-//! deleting a queue cost the bindings that queue had, not the bindings the exchange has.
+//! Bindings indexed by their exact binding key, for the kinds that look keys up: direct, whose
+//! keys sit in a hash map, and topic, whose keys sit in the pattern trie that routing walks. A
+//! reverse index by destination makes deleting a queue cost the bindings that queue had, not the
+//! bindings the exchange has.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 
 use rmqd_codec::{FieldTable, ShortStr};
 
 use crate::args::Arguments;
+use crate::hash::{HashMap, HashSet};
 
 /// The destinations bound under one key, each with the argument sets it is bound with (almost
 /// always exactly one).
 pub(crate) type Destinations<D> = HashMap<D, Vec<Arguments>>;
 
+/// Where [`ByKey`] keeps each key's destinations. ByKey removes a key once its last destination
+/// goes, so that routing never finds a key with nobody bound to it.
+pub(crate) trait KeyIndex<D>: Default {
+    fn get(&self, key: &[u8]) -> Option<&Destinations<D>>;
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Destinations<D>>;
+    /// The destinations under `key`, none yet if the key is new.
+    fn get_or_insert(&mut self, key: &ShortStr) -> &mut Destinations<D>;
+    fn remove(&mut self, key: &[u8]);
+    fn iter<'a>(&'a self) -> impl Iterator<Item = (&'a ShortStr, &'a Destinations<D>)>
+    where
+        D: 'a;
+}
+
+/// Keys looked up whole, as direct exchanges do.
+pub(crate) type KeyMap<D> = HashMap<ShortStr, Destinations<D>>;
+
+impl<D> KeyIndex<D> for KeyMap<D> {
+    fn get(&self, key: &[u8]) -> Option<&Destinations<D>> {
+        HashMap::get(self, key)
+    }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Destinations<D>> {
+        HashMap::get_mut(self, key)
+    }
+
+    fn get_or_insert(&mut self, key: &ShortStr) -> &mut Destinations<D> {
+        self.entry(key.clone()).or_default()
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        HashMap::remove(self, key);
+    }
+
+    fn iter<'a>(&'a self) -> impl Iterator<Item = (&'a ShortStr, &'a Destinations<D>)>
+    where
+        D: 'a,
+    {
+        HashMap::iter(self)
+    }
+}
+
 #[derive(Debug, Clone)]
-pub(crate) struct ByKey<D> {
-    by_key: HashMap<ShortStr, Destinations<D>>,
+pub(crate) struct ByKey<D, K = KeyMap<D>> {
+    by_key: K,
     keys_of: HashMap<D, HashSet<ShortStr>>,
     len: usize,
 }
 
-impl<D> Default for ByKey<D> {
+impl<D, K: Default> Default for ByKey<D, K> {
     fn default() -> Self {
         ByKey {
-            by_key: HashMap::new(),
-            keys_of: HashMap::new(),
+            by_key: K::default(),
+            keys_of: HashMap::default(),
             len: 0,
         }
     }
 }
 
-impl<D: Clone + Eq + Hash> ByKey<D> {
+impl<D: Clone + Eq + Hash, K: KeyIndex<D>> ByKey<D, K> {
     pub(crate) fn bind(&mut self, key: &ShortStr, args: &FieldTable, dest: D) -> bool {
         let args = Arguments::new(args);
-        let dests = self.by_key.entry(key.clone()).or_default();
+        let dests = self.by_key.get_or_insert(key);
         match dests.entry(dest) {
             Entry::Occupied(mut bound) => {
                 if bound.get().contains(&args) {
@@ -89,22 +131,17 @@ impl<D: Clone + Eq + Hash> ByKey<D> {
             .is_some_and(|variants| variants.contains(&Arguments::new(args)))
     }
 
-    /// Removes every binding to `dest`; `emptied` hears of each key no binding uses any more.
-    pub(crate) fn remove_destination(
-        &mut self,
-        dest: &D,
-        mut emptied: impl FnMut(&ShortStr),
-    ) -> usize {
+    /// Removes every binding to `dest`; returns how many.
+    pub(crate) fn remove_destination(&mut self, dest: &D) -> usize {
         let Some(keys) = self.keys_of.remove(dest) else {
             return 0;
         };
         let mut removed = 0;
         for key in &keys {
-            if let Some(dests) = self.by_key.get_mut(key) {
+            if let Some(dests) = self.by_key.get_mut(key.as_bytes()) {
                 removed += dests.remove(dest).map_or(0, |variants| variants.len());
                 if dests.is_empty() {
-                    self.by_key.remove(key);
-                    emptied(key);
+                    self.by_key.remove(key.as_bytes());
                 }
             }
         }
@@ -116,12 +153,11 @@ impl<D: Clone + Eq + Hash> ByKey<D> {
         self.by_key.get(key)
     }
 
-    pub(crate) fn has_key(&self, key: &[u8]) -> bool {
-        self.by_key.contains_key(key)
+    /// The keys with their destinations, for routing.
+    pub(crate) fn keys(&self) -> &K {
+        &self.by_key
     }
-}
 
-impl<D> ByKey<D> {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -136,6 +172,6 @@ impl<D> ByKey<D> {
 
     #[cfg(test)]
     pub(crate) fn is_fully_empty(&self) -> bool {
-        self.len == 0 && self.by_key.is_empty() && self.keys_of.is_empty()
+        self.len == 0 && self.by_key.iter().next().is_none() && self.keys_of.is_empty()
     }
 }

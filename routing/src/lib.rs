@@ -11,6 +11,7 @@ mod by_destination;
 mod by_key;
 mod direct;
 mod fanout;
+mod hash;
 mod header_eq;
 mod headers;
 mod kind;

@@ -94,7 +94,7 @@ impl<D: Clone + Eq + Hash> BindingTable<D> {
     /// had bound here, so calling it on every exchange when a queue goes is cheap.
     pub fn remove_destination(&mut self, destination: &D) -> usize {
         match &mut self.index {
-            Index::Direct(b) => b.remove_destination(destination, |_| {}),
+            Index::Direct(b) => b.remove_destination(destination),
             Index::Topic(t) => t.remove_destination(destination),
             Index::Fanout(b) | Index::Headers(b) => b.remove_destination(destination),
         }
@@ -130,14 +130,15 @@ impl<D: Clone + Eq + Hash> BindingTable<D> {
     /// Every binding as (routing key, arguments, destination), for listing and for export, in
     /// no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&ShortStr, &FieldTable, &D)> {
-        let (keyed, grouped) = match &self.index {
-            Index::Direct(b) => (Some(b), None),
-            Index::Topic(t) => (Some(t.bindings()), None),
-            Index::Fanout(b) | Index::Headers(b) => (None, Some(b)),
+        let (direct, topic, grouped) = match &self.index {
+            Index::Direct(b) => (Some(b), None, None),
+            Index::Topic(t) => (None, Some(t.bindings()), None),
+            Index::Fanout(b) | Index::Headers(b) => (None, None, Some(b)),
         };
-        keyed
+        direct
             .into_iter()
             .flat_map(ByKey::iter)
+            .chain(topic.into_iter().flat_map(ByKey::iter))
             .chain(grouped.into_iter().flat_map(ByDestination::iter))
     }
 }

@@ -1,100 +1,132 @@
 //! Topic exchanges: binding keys are patterns of dot-separated words where `*` stands for
-//! exactly one word and `#` for any number, none included. The trie finds the matching binding
-//! keys; the key index holds their destinations.
+//! exactly one word and `#` for any number, none included. The bindings are kept in a trie of
+//! their keys, so that finding the matching keys also finds their destinations.
 
-use std::collections::HashSet;
 use std::hash::Hash;
 
 use rmqd_codec::{FieldTable, ShortStr};
 
-use crate::by_key::{ByKey, Destinations};
+use crate::by_key::{ByKey, Destinations, KeyIndex};
+use crate::hash::HashSet;
 use crate::trie::PatternTrie;
+
+/// Each binding key's node holds the key, for listing, and its destinations.
+pub(crate) type TopicKeys<D> = PatternTrie<(ShortStr, Destinations<D>)>;
+
+impl<D> KeyIndex<D> for TopicKeys<D> {
+    fn get(&self, key: &[u8]) -> Option<&Destinations<D>> {
+        PatternTrie::get(self, key).map(|(_, dests)| dests)
+    }
+
+    fn get_mut(&mut self, key: &[u8]) -> Option<&mut Destinations<D>> {
+        PatternTrie::get_mut(self, key).map(|(_, dests)| dests)
+    }
+
+    fn get_or_insert(&mut self, key: &ShortStr) -> &mut Destinations<D> {
+        let (_, dests) =
+            self.get_or_insert_with(key.as_bytes(), || (key.clone(), Destinations::default()));
+        dests
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        PatternTrie::remove(self, key);
+    }
+
+    fn iter<'a>(&'a self) -> impl Iterator<Item = (&'a ShortStr, &'a Destinations<D>)>
+    where
+        D: 'a,
+    {
+        self.values().map(|(key, dests)| (key, dests))
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct TopicIndex<D> {
-    bindings: ByKey<D>,
-    trie: PatternTrie,
+    bindings: ByKey<D, TopicKeys<D>>,
 }
 
 impl<D> Default for TopicIndex<D> {
     fn default() -> Self {
         TopicIndex {
             bindings: ByKey::default(),
-            trie: PatternTrie::default(),
         }
     }
 }
 
 impl<D: Clone + Eq + Hash> TopicIndex<D> {
     pub(crate) fn bind(&mut self, key: &ShortStr, args: &FieldTable, dest: D) -> bool {
-        let new_pattern = !self.bindings.has_key(key.as_bytes());
-        let added = self.bindings.bind(key, args, dest);
-        if added && new_pattern {
-            self.trie.insert(key);
-        }
-        added
+        self.bindings.bind(key, args, dest)
     }
 
     pub(crate) fn unbind(&mut self, key: &[u8], args: &FieldTable, dest: &D) -> bool {
-        let removed = self.bindings.unbind(key, args, dest);
-        if removed && !self.bindings.has_key(key) {
-            self.trie.remove(key);
-        }
-        removed
+        self.bindings.unbind(key, args, dest)
     }
 
     pub(crate) fn remove_destination(&mut self, dest: &D) -> usize {
-        let trie = &mut self.trie;
-        self.bindings
-            .remove_destination(dest, |key| trie.remove(key.as_bytes()))
+        self.bindings.remove_destination(dest)
     }
 
     pub(crate) fn route(&self, routing_key: &[u8], out: &mut Vec<D>) {
         let mut distinct = Distinct {
+            start: out.len(),
             out,
-            first: None,
-            seen: HashSet::new(),
+            matched: false,
+            seen: None,
         };
-        self.trie.for_each_match(routing_key, |pattern| {
-            if let Some(dests) = self.bindings.get(pattern.as_bytes()) {
-                distinct.add(dests);
-            }
-        });
+        self.bindings
+            .keys()
+            .for_each_match(routing_key, |(_, dests)| distinct.add(dests));
     }
-}
 
-impl<D> TopicIndex<D> {
-    pub(crate) fn bindings(&self) -> &ByKey<D> {
+    pub(crate) fn bindings(&self) -> &ByKey<D, TopicKeys<D>> {
         &self.bindings
     }
 
     #[cfg(test)]
     pub(crate) fn trie_node_count(&self) -> usize {
-        self.trie.node_count()
+        self.bindings.keys().node_count()
     }
 }
 
+/// Up to this many destinations appended, a further one is checked against them one by one:
+/// cheaper than hashing for the few queues a message usually reaches, and quadratic only up to
+/// a bound.
+const SCAN_UP_TO: usize = 16;
+
 /// Appends destinations once each although several matching patterns may share them.
-struct Distinct<'t, 'o, D> {
+struct Distinct<'o, D> {
     out: &'o mut Vec<D>,
-    first: Option<&'t Destinations<D>>,
-    seen: HashSet<&'t D>,
+    /// Where this route's destinations start in `out`: what was there before is the caller's.
+    start: usize,
+    matched: bool,
+    /// The destinations appended so far, once they are too many to scan.
+    seen: Option<HashSet<D>>,
 }
 
-impl<'t, D: Clone + Eq + Hash> Distinct<'t, '_, D> {
-    fn add(&mut self, dests: &'t Destinations<D>) {
-        let Some(first) = self.first else {
+impl<D: Clone + Eq + Hash> Distinct<'_, D> {
+    fn add(&mut self, dests: &Destinations<D>) {
+        if !self.matched {
             // One pattern's destinations are distinct already: the usual single match needs
-            // no set.
+            // no check at all.
             self.out.extend(dests.keys().cloned());
-            self.first = Some(dests);
+            self.matched = true;
             return;
-        };
-        if self.seen.is_empty() {
-            self.seen.extend(first.keys());
         }
+        let appended = self.out.len() - self.start;
+        if self.seen.is_none() && appended + dests.len() <= SCAN_UP_TO {
+            for dest in dests.keys() {
+                if !self.out[self.start..].contains(dest) {
+                    self.out.push(dest.clone());
+                }
+            }
+            return;
+        }
+        let seen = self
+            .seen
+            .get_or_insert_with(|| self.out[self.start..].iter().cloned().collect());
         for dest in dests.keys() {
-            if self.seen.insert(dest) {
+            if !seen.contains(dest) {
+                seen.insert(dest.clone());
                 self.out.push(dest.clone());
             }
         }
@@ -233,6 +265,21 @@ mod tests {
         assert_eq!(route(&index, "a.b"), [1, 2, 3]);
         assert_eq!(route(&index, "a"), [1, 2]);
         assert_eq!(route(&index, "c"), [1]);
+    }
+
+    #[test]
+    fn many_shared_destinations_appear_once() {
+        // The trie reports a.b, a.*, *.b, # in that order, so the second pattern is checked by
+        // scanning and the third switches to a set; the union is the same whatever the order.
+        let mut bindings = Vec::new();
+        for (pattern, dests) in [("a.b", 0..8), ("a.*", 4..12), ("*.b", 10..30), ("#", 0..40)] {
+            bindings.extend(dests.map(|dest| (pattern, dest)));
+        }
+        let index = index(&bindings);
+        assert_eq!(route(&index, "a.b"), (0..40).collect::<Vec<_>>());
+        assert_eq!(route(&index, "x.b"), (0..40).collect::<Vec<_>>());
+        assert_eq!(route(&index, "a.x"), (0..40).collect::<Vec<_>>());
+        assert_eq!(route(&index, "x"), (0..40).collect::<Vec<_>>());
     }
 
     #[test]
