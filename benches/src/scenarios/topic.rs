@@ -1,8 +1,15 @@
 //! `topic`: one topic exchange, Q queues, K random binding patterns spread over the queues
-//! (words from a small vocabulary, all but the first possibly replaced by `*` or `#`). First the bindings are made
-//! from several channels at once: the bind rate, and the broker's CPU and RSS per binding. Then
-//! producers publish with random routing keys, a share of them (`--match-fraction`) built from
-//! a binding's pattern so that they surely match, the rest fully random.
+//! (words from a vocabulary, all but the first possibly replaced by `*` or `#`). First the
+//! bindings are made from several channels at once: the bind rate, and the broker's CPU and RSS
+//! per binding. Then producers publish with random routing keys, a share of them
+//! (`--match-fraction`) built from a binding's pattern so that they surely match, the rest fully
+//! random.
+//!
+//! The vocabulary grows with the binding count (see [`default_words`]) so that a key matches
+//! about as many bindings, and reaches about as many queues, at 10 bindings as at 100,000: the
+//! broker's CPU per message then compares the cost of routing, not of fan-out. The report's
+//! `deliveries_per_publish` shows whether that held. The criterion bench `benches/topic.rs`
+//! draws its bindings and keys from the same functions.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -32,9 +39,10 @@ pub struct Args {
     #[arg(long, short = 'x', default_value_t = 1)]
     pub producers: usize,
 
-    /// Distinct words patterns and keys are made of.
-    #[arg(long, default_value_t = 20)]
-    pub words: usize,
+    /// Distinct words patterns and keys are made of [default: max(20, bindings / 2), so that a
+    /// key matches about as many bindings whatever their number].
+    #[arg(long)]
+    pub words: Option<usize>,
 
     /// Longest pattern or key, in words (the shortest is one).
     #[arg(long, default_value_t = 4)]
@@ -64,83 +72,135 @@ pub struct Args {
 const STAR: f64 = 0.15;
 const HASH: f64 = 0.05;
 
-fn word(rng: &mut Rng, words: usize) -> String {
-    format!("w{}", rng.below(words))
+/// The smallest default vocabulary. It keeps 10 bindings on the 20 words every count used
+/// before the vocabulary grew, so results at that size stay comparable; and with fewer words
+/// the later words of patterns would match random keys far more often than at larger counts.
+const MIN_WORDS: usize = 20;
+
+/// The default vocabulary for `bindings` bindings. A pattern's first word is literal, so a key
+/// can match only the patterns that share its first word, bindings / words of them on average:
+/// with a fixed vocabulary that number grows with the bindings (at 100,000 over 20 words every
+/// key reached all 10 queues), while half the binding count keeps it near two.
+pub fn default_words(bindings: usize) -> usize {
+    (bindings / 2).max(MIN_WORDS)
 }
 
-/// A pattern of 1 to max_words words: the first a literal word (as in `orders.*.eu` or
-/// `logs.#`), each other one `*`, `#` or a word.
-fn pattern(rng: &mut Rng, args: &Args) -> String {
-    let len = 1 + rng.below(args.max_words);
-    let parts: Vec<String> = (0..len)
-        .map(|i| {
-            if i == 0 {
-                word(rng, args.words)
-            } else if rng.chance(HASH) {
-                "#".to_string()
-            } else if rng.chance(STAR) {
-                "*".to_string()
-            } else {
-                word(rng, args.words)
-            }
-        })
-        .collect();
-    parts.join(".")
+/// What patterns and routing keys are made of.
+#[derive(Debug, Clone, Copy)]
+pub struct Vocabulary {
+    /// Distinct words (at least one).
+    pub words: usize,
+    /// Longest pattern or key, in words (at least one).
+    pub max_words: usize,
 }
 
-/// A key matching `pattern`: `*` becomes a word, `#` zero to two words.
-fn key_for(rng: &mut Rng, pattern: &str, words: usize) -> String {
-    let mut parts = Vec::new();
-    for part in pattern.split('.') {
-        match part {
-            "*" => parts.push(word(rng, words)),
-            "#" => {
-                for _ in 0..rng.below(3) {
-                    parts.push(word(rng, words));
+impl Vocabulary {
+    fn word(&self, rng: &mut Rng) -> String {
+        format!("w{}", rng.below(self.words))
+    }
+
+    /// A pattern of 1 to max_words words: the first a literal word (as in `orders.*.eu` or
+    /// `logs.#`), each other one `*`, `#` or a word.
+    pub fn pattern(&self, rng: &mut Rng) -> String {
+        let len = 1 + rng.below(self.max_words);
+        let parts: Vec<String> = (0..len)
+            .map(|i| {
+                if i == 0 {
+                    self.word(rng)
+                } else if rng.chance(HASH) {
+                    "#".to_string()
+                } else if rng.chance(STAR) {
+                    "*".to_string()
+                } else {
+                    self.word(rng)
                 }
-            }
-            w => parts.push(w.to_string()),
-        }
+            })
+            .collect();
+        parts.join(".")
     }
-    if parts.is_empty() {
-        parts.push(word(rng, words));
-    }
-    parts.join(".")
-}
 
-fn random_key(rng: &mut Rng, args: &Args) -> String {
-    let len = 1 + rng.below(args.max_words);
-    let parts: Vec<String> = (0..len).map(|_| word(rng, args.words)).collect();
-    parts.join(".")
+    /// A key matching `pattern`: `*` becomes a word, `#` zero to two words.
+    pub fn key_for(&self, rng: &mut Rng, pattern: &str) -> String {
+        let mut parts = Vec::new();
+        for part in pattern.split('.') {
+            match part {
+                "*" => parts.push(self.word(rng)),
+                "#" => {
+                    for _ in 0..rng.below(3) {
+                        parts.push(self.word(rng));
+                    }
+                }
+                w => parts.push(w.to_string()),
+            }
+        }
+        if parts.is_empty() {
+            parts.push(self.word(rng));
+        }
+        parts.join(".")
+    }
+
+    /// A key of 1 to max_words random words.
+    pub fn random_key(&self, rng: &mut Rng) -> String {
+        let len = 1 + rng.below(self.max_words);
+        let parts: Vec<String> = (0..len).map(|_| self.word(rng)).collect();
+        parts.join(".")
+    }
+
+    /// Up to `count` distinct (queue, pattern) pairs over `queues` queues; fewer if the pattern
+    /// space runs out.
+    pub fn bindings(&self, rng: &mut Rng, count: usize, queues: usize) -> Vec<(usize, String)> {
+        let mut bindings = Vec::with_capacity(count);
+        let mut seen = HashSet::with_capacity(count);
+        let mut misses = 0;
+        while bindings.len() < count && misses < 1_000_000 {
+            let b = (rng.below(queues), self.pattern(rng));
+            if seen.insert(b.clone()) {
+                bindings.push(b);
+            } else {
+                misses += 1;
+            }
+        }
+        bindings
+    }
+
+    /// `count` routing keys, each built from a random binding's pattern with probability
+    /// `match_fraction`, else random.
+    pub fn keys(
+        &self,
+        rng: &mut Rng,
+        count: usize,
+        match_fraction: f64,
+        bindings: &[(usize, String)],
+    ) -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                if !bindings.is_empty() && rng.chance(match_fraction) {
+                    let (_, p) = &bindings[rng.below(bindings.len())];
+                    self.key_for(rng, p)
+                } else {
+                    self.random_key(rng)
+                }
+            })
+            .collect()
+    }
 }
 
 pub async fn run(common: &Common, args: &Args) -> Result<Report> {
-    if args.queues == 0 || args.producers == 0 || args.words == 0 || args.max_words == 0 {
+    let vocabulary = Vocabulary {
+        words: args.words.unwrap_or_else(|| default_words(args.bindings)),
+        max_words: args.max_words,
+    };
+    if args.queues == 0 || args.producers == 0 || vocabulary.words == 0 || args.max_words == 0 {
         return Err("topic needs at least one queue, producer and word".into());
     }
-    // Distinct (queue, pattern) pairs; give up growing the set if the pattern space is full.
     let mut rng = Rng::new(args.seed);
-    let mut bindings: Vec<(usize, String)> = Vec::with_capacity(args.bindings);
-    let mut seen = HashSet::with_capacity(args.bindings);
-    let mut misses = 0;
-    while bindings.len() < args.bindings && misses < 1_000_000 {
-        let b = (rng.below(args.queues), pattern(&mut rng, args));
-        if seen.insert(b.clone()) {
-            bindings.push(b);
-        } else {
-            misses += 1;
-        }
-    }
-    let keys: Vec<String> = (0..args.key_pool.max(1))
-        .map(|_| {
-            if !bindings.is_empty() && rng.chance(args.match_fraction) {
-                let (_, p) = &bindings[rng.below(bindings.len())];
-                key_for(&mut rng, p, args.words)
-            } else {
-                random_key(&mut rng, args)
-            }
-        })
-        .collect();
+    let bindings = vocabulary.bindings(&mut rng, args.bindings, args.queues);
+    let keys = vocabulary.keys(
+        &mut rng,
+        args.key_pool.max(1),
+        args.match_fraction,
+        &bindings,
+    );
 
     let exchange = unique_name("topic.x");
     let queues: Vec<String> = (0..args.queues)
@@ -186,7 +246,7 @@ pub async fn run(common: &Common, args: &Args) -> Result<Report> {
         .param("bindings", bindings.len())
         .param("queues", args.queues)
         .param("producers", args.producers)
-        .param("words", args.words)
+        .param("words", vocabulary.words)
         .param("max_words", args.max_words)
         .param("match_fraction", args.match_fraction)
         .param("bind_channels", args.bind_channels);
