@@ -53,7 +53,7 @@ CASES = {
     ),
     "throughput-persistent": (
         "1 producer, 1 consumer, 16 B, persistent messages, durable queue, manual ack, confirms "
-        "(not like for like: rmqd keeps everything in memory, RabbitMQ writes these to disk)",
+        "(both brokers write these to disk and confirm after fsync)",
         "throughput --producers 1 --consumers 1 --queues 1 --size 16 --confirm 100 "
         "--manual-ack --prefetch 100 --persistent",
     ),
@@ -255,8 +255,11 @@ class Rmqd:
         self.port = free_port()
         self.log_path = os.path.join(WORK, f"rmqd-{case}.log")
         logf = open(self.log_path, "w")
+        # A fresh data dir per case, like the private RabbitMQ node's fresh database.
+        data_dir = os.path.join(WORK, f"rmqd-data-{case}")
+        shutil.rmtree(data_dir, ignore_errors=True)
         cmd = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-               "--log-level", "warn"]
+               "--log-level", "warn", "--data-dir", data_dir]
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         if not wait_for_port(self.port, self.proc, 10):
@@ -281,7 +284,9 @@ class Rmqd:
         self.proc = None
 
     def startup_cmd(self):
-        return f"exec {shlex.quote(self.binary)} --port {{port}} --bind 127.0.0.1 --log-level warn"
+        data_dir = shlex.quote(os.path.join(WORK, "rmqd-data-startup"))
+        return (f"exec {shlex.quote(self.binary)} --port {{port}} "
+                f"--bind 127.0.0.1 --log-level warn --data-dir {data_dir}")
 
 
 class PrivateRabbit:

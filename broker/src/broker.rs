@@ -2,18 +2,22 @@
 //! operators reach them through. Shared by every connection as `Arc<Broker>`.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 use rmqd_codec::{DEFAULT_FRAME_MAX, ShortStr};
+use tracing::info;
 
 use crate::auth::Users;
 use crate::connection::ConnectionId;
+use crate::durable::{self, DiskStore};
 use crate::memory::MemoryTracker;
 use crate::metrics::Metrics;
 use crate::outbox::{Event, Outbox};
+use crate::store::StoreError;
 use crate::vhost::Vhost;
 
 /// Limits and defaults, RabbitMQ's unless noted.
@@ -63,19 +67,48 @@ pub struct Broker {
     pub users: Users,
     pub memory: Arc<MemoryTracker>,
     pub metrics: Metrics,
+    /// The data dir's store; `None` keeps everything in memory.
+    pub(crate) store: Option<Arc<DiskStore>>,
     vhosts: RwLock<HashMap<ShortStr, Arc<Vhost>>>,
     connections: Mutex<HashMap<ConnectionId, Arc<Outbox>>>,
     next_connection: AtomicU64,
 }
 
 impl Broker {
+    /// A broker that keeps everything in memory.
     pub fn new(config: BrokerConfig) -> Arc<Broker> {
+        Self::with_store(config, None)
+    }
+
+    /// A broker whose durable queues, exchanges, bindings and persistent messages live under
+    /// `data_dir`; whatever is there from a previous run is recovered first.
+    pub fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StoreError> {
+        let started = Instant::now();
+        info!(dir = %data_dir.display(), "opening the data dir");
+        let (store, recovered) = DiskStore::open(data_dir)?;
+        let store = Arc::new(store);
+        let broker = Self::with_store(config, Some(Arc::clone(&store)));
+        let records = recovered.records();
+        let (queues, messages) = durable::rebuild(&broker, &store, recovered);
+        store.start_recording();
+        info!(
+            queues,
+            messages,
+            records,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "recovered {queues} durable queues holding {messages} messages"
+        );
+        Ok(broker)
+    }
+
+    fn with_store(config: BrokerConfig, store: Option<Arc<DiskStore>>) -> Arc<Broker> {
         let memory = Arc::new(MemoryTracker::new(config.memory_high_watermark));
         let broker = Arc::new(Broker {
             config,
             users: Users::default(),
             memory: Arc::clone(&memory),
             metrics: Metrics::default(),
+            store,
             vhosts: RwLock::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
@@ -89,14 +122,26 @@ impl Broker {
         broker
     }
 
+    /// Writes and fsyncs everything recorded so far (a no-op in memory); for shutdown.
+    pub fn sync_to_disk(&self) -> Result<(), StoreError> {
+        match &self.store {
+            Some(store) => store.sync(),
+            None => Ok(()),
+        }
+    }
+
     pub fn add_vhost(&self, name: &str) -> Arc<Vhost> {
         let name = ShortStr::truncating(name);
-        Arc::clone(
-            self.vhosts
-                .write()
-                .entry(name.clone())
-                .or_insert_with(|| Vhost::new(name)),
-        )
+        let mut vhosts = self.vhosts.write();
+        if let Some(vhost) = vhosts.get(&name) {
+            return Arc::clone(vhost);
+        }
+        if let Some(store) = &self.store {
+            store.vhost_added(&name);
+        }
+        let vhost = Vhost::new(name.clone(), self.store.clone());
+        vhosts.insert(name, Arc::clone(&vhost));
+        vhost
     }
 
     pub fn vhost(&self, name: &[u8]) -> Option<Arc<Vhost>> {

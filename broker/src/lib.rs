@@ -8,6 +8,7 @@ mod auth;
 mod broker;
 mod channel;
 mod connection;
+mod durable;
 mod error;
 mod memory;
 mod message;

@@ -5,19 +5,23 @@
 //! properties (and the body, when small) sit in one exact-size allocation, copied out of the
 //! read buffer so that a long backlog does not pin whole read buffers. Deliveries copy the
 //! encoded properties to the wire instead of re-encoding them. Only the few properties the
-//! broker acts on (priority and TTL) are kept decoded.
+//! broker acts on (priority, TTL, persistence) are kept decoded.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rmqd_codec::{BasicProperties, ShortStr, encode_properties};
+use rmqd_codec::{BasicProperties, ShortStr, decode_properties, encode_properties};
 
 use crate::memory::MemoryTracker;
 
 /// Bodies up to this size are copied next to the names; larger ones stay the slice they arrived
 /// as, since copying them would cost more than the buffer they pin.
 const INLINE_BODY_MAX: usize = 4096;
+
+/// Delivery mode 2: the publisher asks for the message to survive a restart.
+const PERSISTENT: u8 = 2;
 
 /// What a queued message costs beyond its bytes: this struct, its `Arc`, allocator overhead and
 /// the queue entry that points at it.
@@ -31,9 +35,13 @@ pub struct Message {
     /// A body above [`INLINE_BODY_MAX`]. Boxed so that the common small message does not carry
     /// an empty `Bytes` (queued messages are counted in millions; every word shows).
     large_body: Option<Box<Bytes>>,
-    /// The `expiration` property in milliseconds, parsed once for every queue the message reaches.
-    ttl_ms: Option<u64>,
+    /// The `expiration` property in milliseconds, parsed once for every queue the message
+    /// reaches; [`NO_TTL`] when absent (a plain integer keeps the struct a word smaller).
+    ttl_ms: u64,
     priority: u8,
+    persistent: bool,
+    /// The id the durable store knows this message by; 0 while it is not stored.
+    stored_id: AtomicU64,
     /// Counts this message's bytes against the memory high watermark for as long as it lives.
     memory: Arc<MemoryTracker>,
 }
@@ -64,16 +72,15 @@ impl Message {
         } else {
             Some(Box::new(body))
         };
-        let ttl_ms = properties
-            .expiration
-            .as_ref()
-            .and_then(|e| e.as_str()?.parse::<u64>().ok());
+        let ttl_ms = ttl_ms(properties);
         let message = Message {
             packed: packed.into_boxed_slice(),
             properties_end,
             large_body,
             ttl_ms,
             priority: properties.priority.unwrap_or(0),
+            persistent: properties.delivery_mode == Some(PERSISTENT),
+            stored_id: AtomicU64::new(0),
             memory: Arc::clone(memory),
         };
         message.memory.add(message.charge());
@@ -106,15 +113,120 @@ impl Message {
     }
 
     pub fn ttl(&self) -> Option<Duration> {
-        self.ttl_ms.map(Duration::from_millis)
+        (self.ttl_ms != NO_TTL).then(|| Duration::from_millis(self.ttl_ms))
     }
 
     pub fn priority(&self) -> u8 {
         self.priority
     }
 
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    pub(crate) fn stored_id(&self) -> Option<u64> {
+        match self.stored_id.load(Ordering::Acquire) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+
+    pub(crate) fn set_stored_id(&self, id: u64) {
+        self.stored_id.store(id, Ordering::Release);
+    }
+
+    /// The message as the store writes it.
+    pub(crate) fn stored(&self) -> StoredRef<'_> {
+        StoredRef {
+            packed: &self.packed,
+            properties_end: self.properties_end,
+            large_body: self.large_body.as_deref().map(|b| &b[..]),
+        }
+    }
+
+    /// A message read back by recovery.
+    pub(crate) fn recovered(
+        stored: StoredMessage,
+        id: u64,
+        memory: &Arc<MemoryTracker>,
+    ) -> Option<Message> {
+        let exchange_len = usize::from(*stored.packed.first()?);
+        let key_at = 1 + exchange_len;
+        let properties_at = key_at + 1 + usize::from(*stored.packed.get(key_at)?);
+        let properties = stored
+            .packed
+            .get(properties_at..stored.properties_end as usize)
+            .and_then(|p| decode_properties(&Bytes::copy_from_slice(p)).ok())?;
+        let message = Message {
+            packed: stored.packed,
+            properties_end: stored.properties_end,
+            large_body: stored.large_body.map(Box::new),
+            ttl_ms: ttl_ms(&properties),
+            priority: properties.priority.unwrap_or(0),
+            persistent: true,
+            stored_id: AtomicU64::new(id),
+            memory: Arc::clone(memory),
+        };
+        message.memory.add(message.charge());
+        Some(message)
+    }
+
     fn charge(&self) -> usize {
         self.packed.len() + self.large_body.as_ref().map_or(0, |b| b.len()) + MESSAGE_OVERHEAD
+    }
+}
+
+const NO_TTL: u64 = u64::MAX;
+
+fn ttl_ms(properties: &BasicProperties) -> u64 {
+    properties
+        .expiration
+        .as_ref()
+        .and_then(|e| e.as_str()?.parse::<u64>().ok())
+        .map_or(NO_TTL, |ms| ms.min(NO_TTL - 1))
+}
+
+/// A message's bytes as the store writes them.
+pub(crate) struct StoredRef<'a> {
+    pub packed: &'a [u8],
+    pub properties_end: u32,
+    pub large_body: Option<&'a [u8]>,
+}
+
+/// A message's bytes as recovery reads them back.
+pub(crate) struct StoredMessage {
+    packed: Box<[u8]>,
+    properties_end: u32,
+    large_body: Option<Bytes>,
+}
+
+impl StoredMessage {
+    /// Splits a stored `[packed names and properties][body]` at `properties_end`; `None` if the
+    /// names or the split point do not fit.
+    pub(crate) fn split(bytes: Bytes, properties_end: u32) -> Option<StoredMessage> {
+        let end = properties_end as usize;
+        if end > bytes.len() || end < 2 {
+            return None;
+        }
+        let exchange_len = usize::from(bytes[0]);
+        let key_at = 1 + exchange_len;
+        if key_at >= end || key_at + 1 + usize::from(bytes[key_at]) > end {
+            return None;
+        }
+        let inline = bytes.len() - end <= INLINE_BODY_MAX;
+        Some(if inline {
+            StoredMessage {
+                packed: bytes.to_vec().into_boxed_slice(),
+                properties_end,
+                large_body: None,
+            }
+        } else {
+            StoredMessage {
+                packed: bytes[..end].to_vec().into_boxed_slice(),
+                properties_end,
+                large_body: Some(bytes.slice(end..)),
+            }
+        })
     }
 }
 
@@ -170,6 +282,7 @@ mod tests {
             let encoded = Bytes::copy_from_slice(m.encoded_properties());
             assert_eq!(decode_properties(&encoded).unwrap(), properties);
             assert_eq!(m.priority(), 7);
+            assert!(m.is_persistent());
             assert_eq!(m.ttl(), Some(Duration::from_millis(1500)));
         }
     }

@@ -65,6 +65,11 @@ impl Outbox {
         Arc::new(Outbox::default())
     }
 
+    /// Wakes the connection without an event: something it waits for (the disk) is done.
+    pub(crate) fn wake(&self) {
+        self.notify.notify_one();
+    }
+
     pub fn has_room(&self) -> bool {
         let room = self.bytes.load(Ordering::Acquire) < OUTBOX_BYTE_BUDGET;
         if !room {

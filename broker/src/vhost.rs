@@ -6,14 +6,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::RwLock;
-use rmqd_codec::{FieldTable, FieldValue, ShortStr};
+use rmqd_codec::{
+    ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind, FieldTable, FieldValue, Method,
+    QueueBind, QueueDeclare, QueueUnbind, ShortStr,
+};
 use rmqd_routing::{BindingTable, ExchangeKind};
 
 use crate::connection::ConnectionId;
+use crate::durable::DiskStore;
 use crate::error::{AmqpError, resource};
 use crate::names::{owned, server_named};
 use crate::queue::arguments::{check_equivalent, render};
-use crate::queue::{Consumer, Queue, QueueCounts, QueueSettings};
+use crate::queue::{Consumer, Persisted, Queue, QueueCounts, QueueSettings};
 
 /// Where a binding leads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -62,6 +66,9 @@ struct Topology {
 pub struct Vhost {
     pub name: ShortStr,
     topology: RwLock<Topology>,
+    /// Where durable changes are recorded; `None` for an in-memory broker. Changes are
+    /// recorded under the topology lock, so the log has them in the order they took effect.
+    store: Option<Arc<DiskStore>>,
 }
 
 /// Consumers whose queue went away and must be told with basic.cancel.
@@ -76,7 +83,7 @@ const STANDARD_EXCHANGES: &[(&str, ExchangeKind)] = &[
 ];
 
 impl Vhost {
-    pub fn new(name: ShortStr) -> Arc<Vhost> {
+    pub fn new(name: ShortStr, store: Option<Arc<DiskStore>>) -> Arc<Vhost> {
         let mut topology = Topology::default();
         let default = ShortStr::from_static("");
         topology.exchanges.insert(
@@ -100,7 +107,15 @@ impl Vhost {
         Arc::new(Vhost {
             name,
             topology: RwLock::new(topology),
+            store,
         })
+    }
+
+    /// Records a change to durable topology.
+    fn record(&self, method: impl Into<Method>) {
+        if let Some(store) = &self.store {
+            store.topology_changed(&self.name, &method.into());
+        }
     }
 
     fn res(&self, kind: &str, name: &ShortStr) -> String {
@@ -195,6 +210,17 @@ impl Vhost {
                     spec.internal,
                     spec.arguments.clone(),
                 );
+                if spec.durable {
+                    self.record(ExchangeDeclare {
+                        exchange: name.clone(),
+                        kind: ShortStr::from_static(kind.name()),
+                        durable: true,
+                        auto_delete: spec.auto_delete,
+                        internal: spec.internal,
+                        arguments: spec.arguments.clone(),
+                        ..Default::default()
+                    });
+                }
                 topo.exchanges.insert(name, exchange);
                 Ok(())
             }
@@ -216,6 +242,12 @@ impl Vhost {
                 "{} in use",
                 self.res("exchange", name)
             )));
+        }
+        if exchange.durable {
+            self.record(ExchangeDelete {
+                exchange: name.clone(),
+                ..Default::default()
+            });
         }
         topo.remove_exchange(name);
         Ok(())
@@ -289,10 +321,66 @@ impl Vhost {
             &name.to_string_lossy(),
             &self.name.to_string_lossy(),
         )?;
-        let queue = Queue::new(name.clone(), self.name.clone(), spec, owner, settings, now);
+        let persisted = match &self.store {
+            Some(store) if spec.durable && !spec.exclusive => {
+                let declare = QueueDeclare {
+                    queue: name.clone(),
+                    durable: true,
+                    auto_delete: spec.auto_delete,
+                    arguments: spec.arguments.clone(),
+                    ..Default::default()
+                };
+                let id = store.queue_declared(&self.name, &declare.into());
+                Some(Persisted {
+                    store: Arc::clone(store),
+                    id,
+                })
+            }
+            _ => None,
+        };
+        let queue = Queue::new(
+            name.clone(),
+            self.name.clone(),
+            spec,
+            owner,
+            settings,
+            persisted,
+            now,
+        );
         topo.queues.insert(name, Arc::clone(&queue));
         let counts = queue.counts(now);
         Ok((queue, counts))
+    }
+
+    /// Rebuilds a durable queue from the topology log, with the id its messages refer to.
+    pub(crate) fn recover_queue(
+        &self,
+        spec: &QueueSpec<'_>,
+        store: Arc<DiskStore>,
+        id: u64,
+        now: Instant,
+    ) -> Result<Arc<Queue>, AmqpError> {
+        let name = owned(spec.name);
+        let settings = QueueSettings::from_arguments(
+            spec.arguments,
+            &name.to_string_lossy(),
+            &self.name.to_string_lossy(),
+        )?;
+        let persisted = Some(Persisted { store, id });
+        let queue = Queue::new(
+            name.clone(),
+            self.name.clone(),
+            spec,
+            0,
+            settings,
+            persisted,
+            now,
+        );
+        self.topology
+            .write()
+            .queues
+            .insert(name, Arc::clone(&queue));
+        Ok(queue)
     }
 
     /// The queue, if this connection may use it.
@@ -394,16 +482,27 @@ impl Vhost {
         if q.exclusive_owner.is_some_and(|o| o != conn) {
             return Err(self.locked(queue));
         }
+        let queue_durable = q.durable;
         let x = topo
             .exchanges
             .get_mut(exchange)
             .ok_or_else(|| self.no_exchange(exchange))?;
         check_binding_arguments(x.kind, arguments)?;
+        let durable = x.durable && queue_durable;
         x.bindings.bind(
             &owned(routing_key),
             &arguments.clone(),
             Destination::Queue(owned(queue)),
         );
+        if durable {
+            self.record(QueueBind {
+                queue: owned(queue),
+                exchange: owned(exchange),
+                routing_key: owned(routing_key),
+                arguments: arguments.clone(),
+                ..Default::default()
+            });
+        }
         Ok(())
     }
 
@@ -422,9 +521,31 @@ impl Vhost {
             return Err(Self::default_exchange_refused());
         }
         let mut topo = self.topology.write();
+        let durable_destination = match &destination {
+            Destination::Queue(q) => topo.queues.get(q).is_some_and(|q| q.durable),
+            Destination::Exchange(x) => topo.exchanges.get(x).is_some_and(|x| x.durable),
+        };
         let Some(x) = topo.exchanges.get_mut(source) else {
             return Ok(());
         };
+        if x.durable && durable_destination {
+            self.record(match &destination {
+                Destination::Queue(q) => Method::QueueUnbind(QueueUnbind {
+                    queue: q.clone(),
+                    exchange: owned(source),
+                    routing_key: owned(routing_key),
+                    arguments: arguments.clone(),
+                    ..Default::default()
+                }),
+                Destination::Exchange(d) => Method::ExchangeUnbind(ExchangeUnbind {
+                    destination: d.clone(),
+                    source: owned(source),
+                    routing_key: owned(routing_key),
+                    arguments: arguments.clone(),
+                    ..Default::default()
+                }),
+            });
+        }
         if x.bindings.unbind(routing_key, arguments, &destination) {
             topo.auto_delete_exchange(source);
         }
@@ -442,9 +563,9 @@ impl Vhost {
             return Err(Self::default_exchange_refused());
         }
         let mut topo = self.topology.write();
-        if !topo.exchanges.contains_key(destination) {
+        let Some(destination_durable) = topo.exchanges.get(destination).map(|d| d.durable) else {
             return Err(self.no_exchange(destination));
-        }
+        };
         let x = topo
             .exchanges
             .get_mut(source)
@@ -455,6 +576,15 @@ impl Vhost {
             &arguments.clone(),
             Destination::Exchange(owned(destination)),
         );
+        if x.durable && destination_durable {
+            self.record(ExchangeBind {
+                destination: owned(destination),
+                source: owned(source),
+                routing_key: owned(routing_key),
+                arguments: arguments.clone(),
+                ..Default::default()
+            });
+        }
         Ok(())
     }
 
@@ -571,6 +701,7 @@ impl Topology {
         let Some(queue) = self.queues.remove(name) else {
             return (0, Vec::new());
         };
+        queue.record_deleted();
         let destination = Destination::Queue(name.clone());
         let emptied: Vec<ShortStr> = self
             .exchanges
@@ -676,7 +807,7 @@ mod tests {
 
     #[test]
     fn exchange_binding_loop_delivers_once_and_ends() {
-        let vhost = Vhost::new(s("/"));
+        let vhost = Vhost::new(s("/"), None);
         declare_exchange(&vhost, "x1", "fanout", false);
         declare_exchange(&vhost, "x2", "fanout", false);
         declare_queue(&vhost, "q");
@@ -698,7 +829,7 @@ mod tests {
 
     #[test]
     fn auto_delete_exchange_goes_with_its_last_binding() {
-        let vhost = Vhost::new(s("/"));
+        let vhost = Vhost::new(s("/"), None);
         declare_exchange(&vhost, "ad", "direct", true);
         declare_queue(&vhost, "q");
         let none = FieldTable::new();
@@ -714,7 +845,7 @@ mod tests {
 
     #[test]
     fn headers_binding_with_unknown_x_match_is_406() {
-        let vhost = Vhost::new(s("/"));
+        let vhost = Vhost::new(s("/"), None);
         declare_queue(&vhost, "q");
         let args: FieldTable = [(s("x-match"), FieldValue::from("some"))]
             .into_iter()
@@ -731,7 +862,7 @@ mod tests {
 
     #[test]
     fn default_exchange_routes_by_queue_name_and_refuses_bindings() {
-        let vhost = Vhost::new(s("/"));
+        let vhost = Vhost::new(s("/"), None);
         declare_queue(&vhost, "q");
         assert_eq!(routed(&vhost, "", "q"), vec!["q"]);
         assert!(routed(&vhost, "", "other").is_empty());
@@ -743,7 +874,7 @@ mod tests {
 
     #[test]
     fn server_named_queue_cannot_be_redeclared_by_name() {
-        let vhost = Vhost::new(s("/"));
+        let vhost = Vhost::new(s("/"), None);
         let none = FieldTable::new();
         let server_named = s("");
         let mut spec = QueueSpec {
@@ -769,7 +900,7 @@ mod tests {
 
     #[test]
     fn deleting_a_queue_removes_its_bindings() {
-        let vhost = Vhost::new(s("/"));
+        let vhost = Vhost::new(s("/"), None);
         declare_queue(&vhost, "q");
         let none = FieldTable::new();
         vhost

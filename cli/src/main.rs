@@ -1,7 +1,9 @@
 //! `rmqd`: the AMQP 0-9-1 broker daemon.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use rmqd_broker::{Broker, BrokerConfig};
@@ -47,6 +49,39 @@ struct Args {
     /// Largest message body accepted, in bytes.
     #[arg(long, default_value_t = 128 << 20)]
     max_message_size: usize,
+    /// Where durable queues, exchanges, bindings and persistent messages are kept. Default:
+    /// $RMQD_DATA_DIR, else /var/lib/rmqd as root, else $XDG_DATA_HOME/rmqd or
+    /// ~/.local/share/rmqd.
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory and nothing on disk (tests, embedded use).
+    #[arg(long)]
+    ephemeral: bool,
+}
+
+/// The documented default data dir (see `--data-dir`).
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RMQD_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    // Root runs the packaged daemon; /proc/self/status names the effective uid without unsafe.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false);
+    if root {
+        return PathBuf::from("/var/lib/rmqd");
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(data).join("rmqd");
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".local/share/rmqd"),
+        None => PathBuf::from("rmqd-data"),
+    }
 }
 
 fn main() -> ExitCode {
@@ -74,7 +109,19 @@ async fn run(args: Args) -> ExitCode {
     if let Some(watermark) = args.memory_high_watermark {
         config.memory_high_watermark = watermark;
     }
-    let broker = Broker::new(config);
+    let broker = if args.ephemeral {
+        info!("ephemeral: nothing is kept on disk");
+        Broker::new(config)
+    } else {
+        let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+        match Broker::open(config, &dir) {
+            Ok(broker) => broker,
+            Err(err) => {
+                error!("cannot open the data dir {}: {err}", dir.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let mut vhosts = vec![args.default_vhost.clone()];
     vhosts.extend(args.vhosts.iter().cloned());
     for vhost in &vhosts {
@@ -111,7 +158,11 @@ async fn run(args: Args) -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         vhosts.join(", ")
     );
-    rmqd_broker::server::serve(listener, broker, shutdown_signal()).await;
+    rmqd_broker::server::serve(listener, Arc::clone(&broker), shutdown_signal()).await;
+    if let Err(err) = broker.sync_to_disk() {
+        error!("could not flush the data dir on shutdown: {err}");
+        return ExitCode::FAILURE;
+    }
     info!("rmqd stopped");
     ExitCode::SUCCESS
 }

@@ -77,7 +77,8 @@ class Broker:
             if not _port_open(self.port):
                 pytest.exit(f'no broker listens on {HOST}:{self.port}', returncode=3)
             return
-        cmd = [self.binary, '--port', str(self.port), '--bind', HOST, '--log-level', 'warn']
+        cmd = [self.binary, '--port', str(self.port), '--bind', HOST, '--log-level', 'warn',
+               '--ephemeral']
         with open(self.log_path, 'a') as log:
             log.write(f'$ {" ".join(cmd)}\n')
             log.flush()

@@ -177,7 +177,8 @@ class Rmqd:
         self.proc = None
 
     def __enter__(self):
-        cmd = [str(self.binary), '--port', str(self.port), '--bind', HOST, '--log-level', 'warn']
+        cmd = [str(self.binary), '--port', str(self.port), '--bind', HOST, '--log-level', 'warn',
+               '--ephemeral']
         for user in RMQD_USERS:
             cmd += ['--user', user]
         self.out = open(self.logfile, 'w')

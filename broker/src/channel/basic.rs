@@ -223,6 +223,17 @@ impl Channel {
             }
         } else {
             Metrics::add(&metrics.messages_routed, 1);
+            if message.is_persistent()
+                && let Some(store) = &ctx.session.broker.store
+            {
+                let durable: Vec<u64> = queues.iter().filter_map(|q| q.persisted_id()).collect();
+                // Recorded before any queue has it, so that an ack can never precede it in the log.
+                if !durable.is_empty()
+                    && let Some(sequence) = store.publish(&message, &durable)
+                {
+                    ctx.session.wait_for_disk(sequence);
+                }
+            }
             for queue in queues.drain(..) {
                 queue.publish(Arc::clone(&message), ctx.now);
             }
@@ -372,6 +383,9 @@ impl Channel {
         let mut per_queue: Vec<(Arc<Queue>, usize)> = Vec::new();
         for u in &done {
             self.release_credit(u);
+            if let Some(sequence) = u.queue.forget(&u.entry, true) {
+                ctx.session.wait_for_disk(sequence);
+            }
             match per_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                 Some((_, n)) => *n += 1,
                 None => per_queue.push((Arc::clone(&u.queue), 1)),

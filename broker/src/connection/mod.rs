@@ -74,6 +74,15 @@ pub(crate) struct Session {
     pub capabilities: ClientCapabilities,
     pub frame_max: u32,
     pub exclusive_queues: Vec<Arc<Queue>>,
+    /// Output waits until the message log is durable up to this sequence: what this connection
+    /// published or acked is on disk before anything it sends afterwards (confirms included).
+    pub disk_wait: u64,
+}
+
+impl Session {
+    pub(crate) fn wait_for_disk(&mut self, sequence: u64) {
+        self.disk_wait = self.disk_wait.max(sequence);
+    }
 }
 
 pub struct Connection {
@@ -95,6 +104,8 @@ pub struct Connection {
     /// Reading is paused (a publisher under the memory alarm).
     reading_paused: bool,
     cleaned_up: bool,
+    /// The sequence the store was last asked to wake this connection at.
+    disk_wake_at: u64,
 }
 
 impl Connection {
@@ -113,6 +124,7 @@ impl Connection {
                 capabilities: ClientCapabilities::default(),
                 frame_max: rmqd_codec::frame::MIN_SIZE,
                 exclusive_queues: Vec::new(),
+                disk_wait: 0,
             },
             peer,
             phase: Phase::AwaitingProtocolHeader,
@@ -128,6 +140,7 @@ impl Connection {
             blocked_sent: false,
             reading_paused: false,
             cleaned_up: false,
+            disk_wake_at: 0,
         }
     }
 
@@ -202,6 +215,9 @@ impl Connection {
     /// Moves pending deliveries and notices into the output and hands out the bytes to write.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.process_events(now);
+        if !self.out.is_empty() && self.held_for_disk() {
+            return None;
+        }
         if self.out.is_empty() {
             if self.out.capacity() > 0 {
                 // Idle connections hold no output buffer.
@@ -215,6 +231,23 @@ impl Connection {
             self.out = BytesMut::new();
         }
         Some(bytes)
+    }
+
+    /// Whether output must wait for the message log to reach `disk_wait`; if so, the outbox is
+    /// woken when it does.
+    fn held_for_disk(&mut self) -> bool {
+        let Some(store) = &self.session.broker.store else {
+            return false;
+        };
+        let needed = self.session.disk_wait;
+        if store.synced() >= needed {
+            return false;
+        }
+        if self.disk_wake_at < needed {
+            store.wake_when_synced(needed, &self.session.outbox);
+            self.disk_wake_at = needed;
+        }
+        store.synced() < needed
     }
 
     /// Makes room for a burst of frames up front, rather than growing the buffer frame by frame.

@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use rmqd_codec::{FieldTable, ShortStr};
 
 use crate::connection::ConnectionId;
+use crate::durable::DiskStore;
 use crate::message::Message;
 use crate::outbox::{Delivery, Event, Outbox};
 use crate::vhost::QueueSpec;
@@ -65,7 +66,16 @@ pub struct Queue {
     pub exclusive_owner: Option<ConnectionId>,
     pub arguments: FieldTable,
     pub(crate) settings: QueueSettings,
+    /// Set for a durable queue when the broker has a data dir: its persistent messages are
+    /// recorded there.
+    persisted: Option<Persisted>,
     state: Mutex<State>,
+}
+
+pub(crate) struct Persisted {
+    pub store: Arc<DiskStore>,
+    /// The id the message log knows this queue by.
+    pub id: u64,
 }
 
 /// Counts for queue.declare-ok, purge-ok, delete-ok and listings.
@@ -91,6 +101,7 @@ impl Queue {
         spec: &QueueSpec<'_>,
         owner: ConnectionId,
         settings: QueueSettings,
+        persisted: Option<Persisted>,
         now: Instant,
     ) -> Arc<Queue> {
         let max_priority = settings.max_priority;
@@ -102,6 +113,7 @@ impl Queue {
             exclusive_owner: spec.exclusive.then_some(owner),
             arguments: spec.arguments.clone(),
             settings,
+            persisted,
             state: Mutex::new(State {
                 ready: ReadyMessages::new(max_priority),
                 next_seq: 0,
@@ -115,9 +127,43 @@ impl Queue {
         })
     }
 
+    pub(crate) fn persisted_id(&self) -> Option<u64> {
+        self.persisted.as_ref().map(|p| p.id)
+    }
+
+    /// Records that `entry` left this queue for good. `durable` when the caller holds its
+    /// connection's output until the record is on disk (a client's ack); returns the sequence
+    /// to wait for.
+    pub(crate) fn forget(&self, entry: &Entry, durable: bool) -> Option<u64> {
+        let persisted = self.persisted.as_ref()?;
+        let id = entry.message.stored_id()?;
+        persisted.store.ack(persisted.id, id, durable)
+    }
+
+    /// The queue is gone: its messages are no longer recorded.
+    pub(crate) fn record_deleted(&self) {
+        if let Some(p) = &self.persisted {
+            p.store.queue_deleted(p.id);
+        }
+    }
+
+    /// Puts back a message recovered from disk, behind those already recovered.
+    pub(crate) fn recover(&self, message: Arc<Message>, now: Instant) {
+        let expires_at = self.expiry_for(&message, now);
+        let mut st = self.state.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.ready.push_back(Entry {
+            seq,
+            message,
+            redelivered: true,
+            expires_at,
+        });
+    }
+
     pub fn counts(&self, now: Instant) -> QueueCounts {
         let mut st = self.state.lock();
-        st.drop_expired(now);
+        self.drop_expired(&mut st, now);
         QueueCounts {
             ready: st.ready.len() as u32,
             unacked: st.unacked as u32,
@@ -192,10 +238,12 @@ impl Queue {
     pub(crate) fn get(&self, ack_required: bool, now: Instant) -> Option<(Entry, u32)> {
         let mut st = self.state.lock();
         st.last_used = Some(now);
-        st.drop_expired(now);
+        self.drop_expired(&mut st, now);
         let entry = st.ready.pop_front()?;
         if ack_required {
             st.unacked += 1;
+        } else {
+            self.forget(&entry, false);
         }
         Some((entry, st.ready.len() as u32))
     }
@@ -240,7 +288,9 @@ impl Queue {
     pub(crate) fn purge(&self) -> u32 {
         let mut st = self.state.lock();
         let n = st.ready.len();
-        st.ready.clear();
+        while let Some(entry) = st.ready.pop_front() {
+            self.forget(&entry, false);
+        }
         n as u32
     }
 
@@ -260,7 +310,7 @@ impl Queue {
 
     pub(crate) fn is_empty(&self, now: Instant) -> bool {
         let mut st = self.state.lock();
-        st.drop_expired(now);
+        self.drop_expired(&mut st, now);
         st.ready.is_empty()
     }
 
@@ -279,11 +329,24 @@ impl Queue {
 
     /// Drops expired messages from the head (RabbitMQ expires only from the head too).
     pub(crate) fn expire_messages(&self, now: Instant) {
-        self.state.lock().drop_expired(now);
+        let mut st = self.state.lock();
+        self.drop_expired(&mut st, now);
+    }
+
+    fn drop_expired(&self, st: &mut State, now: Instant) {
+        while st
+            .ready
+            .front()
+            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
+        {
+            if let Some(entry) = st.ready.pop_front() {
+                self.forget(&entry, false);
+            }
+        }
     }
 
     fn dispatch(self: &Arc<Self>, st: &mut State, now: Instant) {
-        st.drop_expired(now);
+        self.drop_expired(st, now);
         while !st.ready.is_empty() {
             let Some(index) = st.next_consumer() else {
                 return;
@@ -292,6 +355,7 @@ impl Queue {
                 return;
             };
             if entry.expires_at.is_some_and(|t| t <= now) {
+                self.forget(&entry, false);
                 // Credit was taken for it; give it back.
                 let consumer = &st.consumers[index];
                 if consumer.ack_required {
@@ -309,6 +373,9 @@ impl Queue {
                 ack_required: consumer.ack_required,
             };
             let ack_required = consumer.ack_required;
+            if !ack_required {
+                self.forget(&delivery.entry, false);
+            }
             consumer.outbox.push(Event::Deliver(delivery));
             if ack_required {
                 st.unacked += 1;
@@ -341,15 +408,5 @@ impl State {
             return Some(index);
         }
         None
-    }
-
-    fn drop_expired(&mut self, now: Instant) {
-        while self
-            .ready
-            .front()
-            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
-        {
-            self.ready.pop_front();
-        }
     }
 }

@@ -1,0 +1,182 @@
+//! What rmqd keeps on disk: durable topology in `meta/`, persistent messages and their acks in
+//! `messages/`, both segment logs (`crate::store`). The design and its reasons are in
+//! `broker/STORAGE.md`.
+
+mod records;
+mod recovery;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use rmqd_codec::{Method, ShortStr};
+use tracing::error;
+
+use crate::message::Message;
+use crate::outbox::Outbox;
+use crate::store::{LogConfig, SegmentLog, StoreError};
+use records::{message_kind, meta_kind};
+pub(crate) use recovery::{Recovered, rebuild};
+
+/// A connection to wake once the message log is durable up to a sequence.
+type DiskWaiter = (u64, Arc<Outbox>);
+
+pub struct DiskStore {
+    dir: PathBuf,
+    meta: SegmentLog,
+    messages: SegmentLog,
+    next_message_id: AtomicU64,
+    next_queue_id: AtomicU64,
+    /// Off while recovery replays the logs through the same code that wrote them.
+    recording: AtomicBool,
+    /// Connections whose output waits for `messages` to be durable up to a sequence.
+    waiters: Arc<Mutex<Vec<DiskWaiter>>>,
+}
+
+impl DiskStore {
+    /// Opens (or creates) the store under `dir` and reads back what it holds; the caller
+    /// rebuilds the broker from the returned records.
+    pub(crate) fn open(dir: &Path) -> Result<(DiskStore, Recovered), StoreError> {
+        let mut recovered = Recovered::default();
+        let meta = SegmentLog::open(dir.join("meta"), LogConfig::default(), |record| {
+            recovered.add_meta(record)
+        })?;
+        let messages = SegmentLog::open(dir.join("messages"), LogConfig::default(), |record| {
+            recovered.add_message(record)
+        })?;
+        let waiters: Arc<Mutex<Vec<DiskWaiter>>> = Arc::default();
+        let woken = Arc::clone(&waiters);
+        messages.on_synced(move |synced| {
+            woken.lock().retain(|(needed, outbox)| {
+                let done = *needed <= synced;
+                if done {
+                    outbox.wake();
+                }
+                !done
+            });
+        });
+        let store = DiskStore {
+            dir: dir.to_path_buf(),
+            meta,
+            messages,
+            next_message_id: AtomicU64::new(recovered.max_message_id + 1),
+            next_queue_id: AtomicU64::new(recovered.max_queue_id + 1),
+            recording: AtomicBool::new(false),
+            waiters,
+        };
+        Ok((store, recovered))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts writing changes, once recovery has replayed the logs.
+    pub(crate) fn start_recording(&self) {
+        self.recording.store(true, Ordering::Release);
+    }
+
+    fn recording(&self) -> bool {
+        self.recording.load(Ordering::Acquire)
+    }
+
+    /// Appends a topology record and waits for it to be on disk: declare-ok must not promise
+    /// what a crash could take back. Topology changes are rare, so blocking here is cheaper
+    /// than threading the wait through the channel.
+    fn write_meta(&self, kind: u8, payload: bytes::Bytes) {
+        if !self.recording() {
+            return;
+        }
+        let written = self
+            .meta
+            .append_durable(kind, payload)
+            .and_then(|_| self.meta.sync());
+        if let Err(err) = written {
+            error!("cannot record a topology change: {err}");
+        }
+    }
+
+    pub(crate) fn vhost_added(&self, name: &ShortStr) {
+        self.write_meta(meta_kind::VHOST, records::encode_vhost(name));
+    }
+
+    /// exchange.declare/delete, queue.bind/unbind, exchange.bind/unbind of durable things.
+    pub(crate) fn topology_changed(&self, vhost: &ShortStr, method: &Method) {
+        self.write_meta(
+            meta_kind::METHOD,
+            records::encode_method_record(vhost, None, method),
+        );
+    }
+
+    /// A durable queue was declared; returns the id its messages are recorded under.
+    pub(crate) fn queue_declared(&self, vhost: &ShortStr, declare: &Method) -> u64 {
+        let id = self.next_queue_id.fetch_add(1, Ordering::Relaxed);
+        self.write_meta(
+            meta_kind::QUEUE,
+            records::encode_method_record(vhost, Some(id), declare),
+        );
+        id
+    }
+
+    pub(crate) fn queue_deleted(&self, id: u64) {
+        self.write_meta(meta_kind::QUEUE_DELETED, records::encode_queue_deleted(id));
+    }
+
+    /// Records a persistent message routed to the durable queues `queues` (by id). Returns the
+    /// sequence to wait for before confirming it.
+    pub(crate) fn publish(&self, message: &Message, queues: &[u64]) -> Option<u64> {
+        let id = self.next_message_id.fetch_add(1, Ordering::Relaxed);
+        message.set_stored_id(id);
+        let record = records::encode_publish(id, queues, message.stored());
+        self.append(message_kind::PUBLISH, record, true)
+    }
+
+    /// Records that a message left queue `queue` for good. `durable` when the caller will wait
+    /// for it (an ack from a client); messages dropped by the broker itself (TTL, purge,
+    /// auto-ack delivery) only need to be ordered with the rest.
+    pub(crate) fn ack(&self, queue: u64, message: u64, durable: bool) -> Option<u64> {
+        self.append(
+            message_kind::ACK,
+            records::encode_ack(queue, message),
+            durable,
+        )
+    }
+
+    fn append(&self, kind: u8, record: bytes::Bytes, durable: bool) -> Option<u64> {
+        let appended = if durable {
+            self.messages.append_durable(kind, record)
+        } else {
+            self.messages.append(kind, record)
+        };
+        match appended {
+            Ok(appended) => Some(appended.sequence),
+            Err(err) => {
+                error!("cannot record a message: {err}");
+                None
+            }
+        }
+    }
+
+    /// Writes and fsyncs both logs.
+    pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        self.meta.sync()?;
+        self.messages.sync()?;
+        Ok(())
+    }
+
+    /// The message log is on disk up to this sequence.
+    pub(crate) fn synced(&self) -> u64 {
+        self.messages.synced()
+    }
+
+    /// Wakes `outbox` once the message log is on disk up to `sequence`. (If the disk failed,
+    /// nothing syncs again: held confirms stay unsent, as they must.)
+    pub(crate) fn wake_when_synced(&self, sequence: u64, outbox: &Arc<Outbox>) {
+        self.waiters.lock().push((sequence, Arc::clone(outbox)));
+        if self.messages.synced() >= sequence {
+            // Synced between the caller's check and the push: the writer did not see us.
+            outbox.wake();
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! Persistence, through the real `rmqd` binary and lapin: what is confirmed survives `kill -9`,
+//! what is acked does not come back, order holds, and a SIGTERM closes connections with 320 and
+//! flushes. Each test runs its own rmqd on a free port and a temporary data dir.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{
+    Event, Notice, Recorder, WAIT, amqp_error, connect_url, consume, next_notice, open_channel,
+    within,
+};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection};
+
+const QUEUE: &str = "durable-work";
+
+/// The rmqd binary: `RMQD_BIN`, or built now next to this test (a no-op when up to date).
+fn rmqd_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("RMQD_BIN") {
+        return PathBuf::from(bin);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building rmqd failed");
+    // target/<profile>/deps/<this test> -> target/<profile>/rmqd
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    profile_dir.join("rmqd")
+}
+
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    async fn start(data_dir: &Path) -> Daemon {
+        let port = free_port();
+        let child = Command::new(rmqd_binary())
+            .args(["--bind", "127.0.0.1", "--log-level", "warn", "--port"])
+            .arg(port.to_string())
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("rmqd starts");
+        let daemon = Daemon { child, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "rmqd did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        daemon
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    async fn connect(&self) -> (Connection, Channel) {
+        let conn = connect_url(&self.url()).await.expect("lapin connects");
+        let ch = open_channel(&conn).await;
+        (conn, ch)
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rmqd did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn persistent() -> BasicProperties {
+    BasicProperties::default().with_delivery_mode(2)
+}
+
+async fn declare_durable(ch: &Channel) {
+    let options = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    within(
+        "queue.declare-ok",
+        ch.queue_declare(QUEUE.into(), options, FieldTable::default()),
+    )
+    .await
+    .expect("queue.declare");
+}
+
+/// Everything in the queue now, in order, with its redelivered flag; acked afterwards, and the
+/// ack known to be processed (a later synchronous method was answered).
+async fn take_all(ch: &Channel) -> Vec<(u64, bool)> {
+    let mut found = Vec::new();
+    let mut last_tag = None;
+    while let Some(message) = within(
+        "basic.get",
+        ch.basic_get(QUEUE.into(), BasicGetOptions::default()),
+    )
+    .await
+    .expect("basic.get")
+    {
+        let body: [u8; 8] = message.delivery.data[..].try_into().expect("8-byte body");
+        found.push((u64::from_be_bytes(body), message.delivery.redelivered));
+        last_tag = Some(message.delivery.delivery_tag);
+    }
+    if let Some(tag) = last_tag {
+        ch.basic_ack(tag, BasicAckOptions { multiple: true })
+            .await
+            .expect("basic.ack");
+        barrier(ch).await;
+    }
+    found
+}
+
+/// A synchronous round trip: once answered, the broker has processed everything sent before.
+async fn barrier(ch: &Channel) {
+    within("basic.qos-ok", ch.basic_qos(50, BasicQosOptions::default()))
+        .await
+        .expect("basic.qos");
+}
+
+#[derive(Default)]
+struct Ledger {
+    confirmed: BTreeSet<u64>,
+    /// Acks sent: these may or may not be back after a kill.
+    ack_sent: BTreeSet<u64>,
+    /// Acked, and the ack surely processed by the broker: these must never come back.
+    acked: BTreeSet<u64>,
+}
+
+/// Publishes sequence numbers with confirms until the connection dies.
+async fn publish_until_killed(ch: Channel, from: u64, ledger: Arc<Mutex<Ledger>>) {
+    within(
+        "confirm.select-ok",
+        ch.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await
+    .expect("confirm.select");
+    let mut next = from;
+    loop {
+        let mut pending = Vec::new();
+        for n in next..next + 20 {
+            let Ok(confirm) = ch
+                .basic_publish(
+                    "".into(),
+                    QUEUE.into(),
+                    BasicPublishOptions::default(),
+                    &n.to_be_bytes(),
+                    persistent(),
+                )
+                .await
+            else {
+                return;
+            };
+            pending.push((n, confirm));
+        }
+        next += 20;
+        for (n, confirm) in pending {
+            match confirm.await {
+                Ok(c) if c.is_ack() => {
+                    ledger.lock().unwrap().confirmed.insert(n);
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Consumes and acks until the connection dies; a message counts as acked once a later
+/// synchronous method was answered.
+async fn consume_until_killed(ch: Channel, ledger: Arc<Mutex<Ledger>>) {
+    let Ok(mut consumer) = consume(&ch, QUEUE, "kill-9", BasicConsumeOptions::default()).await
+    else {
+        return;
+    };
+    loop {
+        let Some(Event::Delivery(delivery)) = consumer.events.recv().await else {
+            return;
+        };
+        let body: [u8; 8] = delivery.data[..].try_into().expect("8-byte body");
+        let n = u64::from_be_bytes(body);
+        ledger.lock().unwrap().ack_sent.insert(n);
+        if delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .is_err()
+        {
+            return;
+        }
+        if ch.basic_qos(50, BasicQosOptions::default()).await.is_err() {
+            return;
+        }
+        ledger.lock().unwrap().acked.insert(n);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_messages_survive_kill_9_and_acked_ones_do_not_return() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut next = 1u64;
+    for round in 0..5u64 {
+        let daemon = Daemon::start(dir.path()).await;
+        let (_conn, ch) = daemon.connect().await;
+        declare_durable(&ch).await;
+        // What survived the previous kill: every confirmed message not known acked, none known
+        // acked, in publish order, each marked redelivered.
+        let present = take_all(&ch).await;
+        {
+            let mut l = ledger.lock().unwrap();
+            let ids: Vec<u64> = present.iter().map(|(n, _)| *n).collect();
+            assert!(
+                ids.windows(2).all(|w| w[0] < w[1]),
+                "round {round}: out of order: {ids:?}"
+            );
+            let ids: BTreeSet<u64> = ids.into_iter().collect();
+            let lost: Vec<_> = l
+                .confirmed
+                .difference(&l.ack_sent)
+                .filter(|n| !ids.contains(n))
+                .collect();
+            assert!(
+                lost.is_empty(),
+                "round {round}: confirmed messages lost: {lost:?}"
+            );
+            let back: Vec<_> = ids.intersection(&l.acked).collect();
+            assert!(
+                back.is_empty(),
+                "round {round}: acked messages came back: {back:?}"
+            );
+            if round > 0 {
+                assert!(present.iter().all(|(_, redelivered)| *redelivered));
+            }
+            l.ack_sent.extend(ids.iter().copied());
+            l.acked.extend(ids);
+        }
+        let (_pconn, pch) = daemon.connect().await;
+        let (_cconn, cch) = daemon.connect().await;
+        let publisher = tokio::spawn(publish_until_killed(pch, next, Arc::clone(&ledger)));
+        let consumer = tokio::spawn(consume_until_killed(cch, Arc::clone(&ledger)));
+        // A different moment in each round.
+        tokio::time::sleep(Duration::from_millis(150 + round * 97)).await;
+        daemon.kill_9();
+        let _ = tokio::time::timeout(WAIT, publisher).await;
+        let _ = tokio::time::timeout(WAIT, consumer).await;
+        next += 1_000_000;
+        let confirmed = ledger.lock().unwrap().confirmed.len();
+        assert!(confirmed > 0 || round == 0, "nothing was ever confirmed");
+    }
+    let daemon = Daemon::start(dir.path()).await;
+    let (_conn, ch) = daemon.connect().await;
+    declare_durable(&ch).await;
+    let present: BTreeSet<u64> = take_all(&ch).await.into_iter().map(|(n, _)| n).collect();
+    let l = ledger.lock().unwrap();
+    assert!(l.confirmed.len() > 100, "too few messages to mean anything");
+    let lost: Vec<_> = l
+        .confirmed
+        .difference(&l.ack_sent)
+        .filter(|n| !present.contains(n))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "confirmed messages lost after the last kill: {lost:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_connections_with_320_and_keeps_what_was_confirmed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemon = Daemon::start(dir.path()).await;
+    let (conn, ch) = daemon.connect().await;
+    declare_durable(&ch).await;
+    within(
+        "confirm.select-ok",
+        ch.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await
+    .expect("confirm.select");
+    for n in 0..100u64 {
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                QUEUE.into(),
+                BasicPublishOptions::default(),
+                &n.to_be_bytes(),
+                persistent(),
+            )
+            .await
+            .expect("basic.publish");
+        assert!(confirm.await.expect("confirm").is_ack());
+    }
+    // A transient message and a non-durable queue: gone after the restart, as in RabbitMQ.
+    ch.basic_publish(
+        "".into(),
+        QUEUE.into(),
+        BasicPublishOptions::default(),
+        &u64::MAX.to_be_bytes(),
+        BasicProperties::default(),
+    )
+    .await
+    .expect("basic.publish")
+    .await
+    .expect("confirm");
+    within(
+        "queue.declare-ok",
+        ch.queue_declare(
+            "transient-q".into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await
+    .expect("queue.declare");
+
+    // An amqprs client sees the shutdown's connection.close.
+    let args = amqprs::connection::OpenConnectionArguments::new(
+        "127.0.0.1",
+        daemon.port,
+        "guest",
+        "guest",
+    );
+    let watcher = within(
+        "amqprs connection",
+        amqprs::connection::Connection::open(&args),
+    )
+    .await
+    .expect("amqprs connects");
+    let (recorder, mut notices) = Recorder::new();
+    watcher.register_callback(recorder).await.expect("callback");
+    drop(conn);
+    let status = daemon.terminate();
+    assert!(status.success(), "rmqd exited with {status}");
+    match next_notice(&mut notices).await {
+        Notice::ConnectionClose(code, text) => {
+            assert_eq!(
+                (code, text.as_str()),
+                (320, "CONNECTION_FORCED - broker shutdown")
+            );
+        }
+        other => panic!("expected connection.close, got {other:?}"),
+    }
+
+    let daemon = Daemon::start(dir.path()).await;
+    let (_conn, ch) = daemon.connect().await;
+    declare_durable(&ch).await;
+    let present: Vec<u64> = take_all(&ch).await.into_iter().map(|(n, _)| n).collect();
+    assert_eq!(present, (0..100).collect::<Vec<_>>());
+    let missing = ch
+        .queue_declare(
+            "transient-q".into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    assert_eq!(
+        missing.err().and_then(|e| amqp_error(&e)).map(|(c, _)| c),
+        Some(404)
+    );
+}
