@@ -33,6 +33,9 @@ pub struct BrokerConfig {
     /// Bytes of message data above which publishers are blocked.
     pub memory_high_watermark: usize,
     pub cluster_name: String,
+    /// Size at which the message log starts a new segment file; space is reclaimed a whole
+    /// segment at a time.
+    pub message_segment_size: u64,
 }
 
 impl Default for BrokerConfig {
@@ -45,6 +48,7 @@ impl Default for BrokerConfig {
             handshake_timeout: Duration::from_secs(10),
             memory_high_watermark: default_high_watermark(),
             cluster_name: "rmqd".to_string(),
+            message_segment_size: 64 << 20,
         }
     }
 }
@@ -85,11 +89,12 @@ impl Broker {
     pub fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StoreError> {
         let started = Instant::now();
         info!(dir = %data_dir.display(), "opening the data dir");
-        let (store, recovered) = DiskStore::open(data_dir)?;
+        let (store, recovered) = DiskStore::open(data_dir, config.message_segment_size)?;
         let store = Arc::new(store);
         let broker = Self::with_store(config, Some(Arc::clone(&store)));
         let records = recovered.records();
         let (queues, messages) = durable::rebuild(&broker, &store, recovered);
+        store.reclaim_after_recovery();
         store.start_recording();
         info!(
             queues,

@@ -54,6 +54,9 @@ struct Args {
     /// ~/.local/share/rmqd.
     #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
     data_dir: Option<PathBuf>,
+    /// Size of the message log's segment files; disk space is reclaimed a segment at a time.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    message_segment_size: u64,
     /// Keep everything in memory and nothing on disk (tests, embedded use).
     #[arg(long)]
     ephemeral: bool,
@@ -104,6 +107,7 @@ async fn run(args: Args) -> ExitCode {
     let mut config = BrokerConfig {
         heartbeat: args.heartbeat,
         max_message_size: args.max_message_size,
+        message_segment_size: args.message_segment_size,
         ..BrokerConfig::default()
     };
     if let Some(watermark) = args.memory_high_watermark {

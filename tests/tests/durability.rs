@@ -51,12 +51,17 @@ struct Daemon {
 
 impl Daemon {
     async fn start(data_dir: &Path) -> Daemon {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    async fn start_with(data_dir: &Path, extra: &[&str]) -> Daemon {
         let port = free_port();
         let child = Command::new(rmqd_binary())
             .args(["--bind", "127.0.0.1", "--log-level", "warn", "--port"])
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -406,4 +411,77 @@ async fn sigterm_closes_connections_with_320_and_keeps_what_was_confirmed() {
         missing.err().and_then(|e| amqp_error(&e)).map(|(c, _)| c),
         Some(404)
     );
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_use_stays_bounded_while_messages_are_consumed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Small segments, so that reclaiming shows within a short test.
+    let daemon = Daemon::start_with(dir.path(), &["--message-segment-size", "262144"]).await;
+    let (_conn, ch) = daemon.connect().await;
+    declare_durable(&ch).await;
+    within(
+        "confirm.select-ok",
+        ch.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await
+    .expect("confirm.select");
+    let body = vec![7u8; 1024];
+    let mut largest = 0;
+    for round in 0..40 {
+        let mut confirms = Vec::new();
+        for _ in 0..100 {
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    QUEUE.into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    persistent(),
+                )
+                .await
+                .expect("basic.publish");
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            assert!(confirm.await.expect("confirm").is_ack());
+        }
+        let mut taken = 0;
+        while let Some(message) = within(
+            "basic.get",
+            ch.basic_get(QUEUE.into(), BasicGetOptions::default()),
+        )
+        .await
+        .expect("basic.get")
+        {
+            message
+                .delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .expect("ack");
+            taken += 1;
+        }
+        assert_eq!(taken, 100, "round {round}");
+        barrier(&ch).await;
+        largest = largest.max(dir_size(dir.path()));
+    }
+    // 4,000 KiB went through; what stays on disk is a few 256 KiB segments, not all of it.
+    assert!(largest < 1_500_000, "the data dir grew to {largest} bytes");
+    assert!(largest > 0);
 }

@@ -4,6 +4,7 @@
 
 mod records;
 mod recovery;
+mod space;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,13 +12,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rmqd_codec::{Method, ShortStr};
-use tracing::error;
+use tracing::{debug, error, warn};
 
 use crate::message::Message;
 use crate::outbox::Outbox;
-use crate::store::{LogConfig, SegmentLog, StoreError};
+use crate::store::{Appended, LogConfig, SegmentLog, StoreError};
 use records::{message_kind, meta_kind};
 pub(crate) use recovery::{Recovered, rebuild};
+use space::SegmentBook;
+
+struct Book {
+    next_message_id: u64,
+    segments: SegmentBook,
+}
 
 /// A connection to wake once the message log is durable up to a sequence.
 type DiskWaiter = (u64, Arc<Outbox>);
@@ -26,7 +33,9 @@ pub struct DiskStore {
     dir: PathBuf,
     meta: SegmentLog,
     messages: SegmentLog,
-    next_message_id: AtomicU64,
+    /// Message ids and what each segment still holds. Taken around every message append, so
+    /// that ids follow log order and each record's segment is known.
+    book: Mutex<Book>,
     next_queue_id: AtomicU64,
     /// Off while recovery replays the logs through the same code that wrote them.
     recording: AtomicBool,
@@ -37,12 +46,19 @@ pub struct DiskStore {
 impl DiskStore {
     /// Opens (or creates) the store under `dir` and reads back what it holds; the caller
     /// rebuilds the broker from the returned records.
-    pub(crate) fn open(dir: &Path) -> Result<(DiskStore, Recovered), StoreError> {
+    pub(crate) fn open(
+        dir: &Path,
+        segment_size: u64,
+    ) -> Result<(DiskStore, Recovered), StoreError> {
         let mut recovered = Recovered::default();
         let meta = SegmentLog::open(dir.join("meta"), LogConfig::default(), |record| {
             recovered.add_meta(record)
         })?;
-        let messages = SegmentLog::open(dir.join("messages"), LogConfig::default(), |record| {
+        let config = LogConfig {
+            segment_size,
+            ..LogConfig::default()
+        };
+        let messages = SegmentLog::open(dir.join("messages"), config, |record| {
             recovered.add_message(record)
         })?;
         let waiters: Arc<Mutex<Vec<DiskWaiter>>> = Arc::default();
@@ -60,7 +76,10 @@ impl DiskStore {
             dir: dir.to_path_buf(),
             meta,
             messages,
-            next_message_id: AtomicU64::new(recovered.max_message_id + 1),
+            book: Mutex::new(Book {
+                next_message_id: recovered.max_message_id + 1,
+                segments: std::mem::take(&mut recovered.segments),
+            }),
             next_queue_id: AtomicU64::new(recovered.max_queue_id + 1),
             recording: AtomicBool::new(false),
             waiters,
@@ -126,31 +145,74 @@ impl DiskStore {
     /// Records a persistent message routed to the durable queues `queues` (by id). Returns the
     /// sequence to wait for before confirming it.
     pub(crate) fn publish(&self, message: &Message, queues: &[u64]) -> Option<u64> {
-        let id = self.next_message_id.fetch_add(1, Ordering::Relaxed);
-        message.set_stored_id(id);
+        let mut book = self.book.lock();
+        let id = book.next_message_id;
+        book.next_message_id += 1;
         let record = records::encode_publish(id, queues, message.stored());
-        self.append(message_kind::PUBLISH, record, true)
+        let appended = self.append(message_kind::PUBLISH, record, true)?;
+        message.set_stored_id(id);
+        book.segments.note_publish(id, appended.position.segment);
+        book.segments.hold(id, queues.len() as u64);
+        Some(appended.sequence)
     }
 
     /// Records that a message left queue `queue` for good. `durable` when the caller will wait
     /// for it (an ack from a client); messages dropped by the broker itself (TTL, purge,
     /// auto-ack delivery) only need to be ordered with the rest.
     pub(crate) fn ack(&self, queue: u64, message: u64, durable: bool) -> Option<u64> {
-        self.append(
-            message_kind::ACK,
-            records::encode_ack(queue, message),
-            durable,
-        )
+        let mut book = self.book.lock();
+        let record = records::encode_ack(queue, message);
+        let appended = self.append(message_kind::ACK, record, durable)?;
+        book.segments.note_ack(message, appended.position.segment);
+        if book.segments.release(message) {
+            self.reclaim(&mut book);
+        }
+        Some(appended.sequence)
     }
 
-    fn append(&self, kind: u8, record: bytes::Bytes, durable: bool) -> Option<u64> {
+    /// A queue let go of a message without an ack record: the queue itself was deleted, which
+    /// its metadata record says for all its messages at once.
+    pub(crate) fn release(&self, message: u64) {
+        let mut book = self.book.lock();
+        if book.segments.release(message) {
+            self.reclaim(&mut book);
+        }
+    }
+
+    /// Deletes the segments nothing needs any more.
+    fn reclaim(&self, book: &mut Book) {
+        let on_disk: Vec<u64> = self.messages.segments().iter().map(|s| s.id).collect();
+        let current = self.messages.current_segment_id();
+        for segment in book.segments.deletable(&on_disk, current) {
+            match self.messages.remove_segment(segment) {
+                Ok(()) => {
+                    debug!(segment, "message log segment reclaimed");
+                    book.segments.forget_segment(segment);
+                }
+                Err(err) => warn!(segment, "cannot reclaim a message log segment: {err}"),
+            }
+        }
+    }
+
+    /// Deletes what recovery found no longer needed.
+    pub(crate) fn reclaim_after_recovery(&self) {
+        let mut book = self.book.lock();
+        self.reclaim(&mut book);
+    }
+
+    /// Counts a recovered message held by one more queue.
+    pub(crate) fn hold_recovered(&self, message: u64) {
+        self.book.lock().segments.hold(message, 1);
+    }
+
+    fn append(&self, kind: u8, record: bytes::Bytes, durable: bool) -> Option<Appended> {
         let appended = if durable {
             self.messages.append_durable(kind, record)
         } else {
             self.messages.append(kind, record)
         };
         match appended {
-            Ok(appended) => Some(appended.sequence),
+            Ok(appended) => Some(appended),
             Err(err) => {
                 error!("cannot record a message: {err}");
                 None

@@ -10,6 +10,7 @@ use tracing::warn;
 
 use super::DiskStore;
 use super::records::{self, MessageRecord, MetaRecord};
+use super::space::SegmentBook;
 use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::message::{Message, StoredMessage};
@@ -24,6 +25,8 @@ pub(crate) struct Recovered {
     pub(super) messages: BTreeMap<u64, Pending>,
     pub(super) max_message_id: u64,
     pub(super) max_queue_id: u64,
+    /// Where each message's publish record is, and which segments acks point into.
+    pub(super) segments: SegmentBook,
     pub(super) records: u64,
 }
 
@@ -67,9 +70,11 @@ impl Recovered {
                 message,
             }) => {
                 self.max_message_id = self.max_message_id.max(id);
+                self.segments.note_publish(id, record.position.segment);
                 self.messages.insert(id, Pending { message, queues });
             }
             Ok(MessageRecord::Ack { queue, id }) => {
+                self.segments.note_ack(id, record.position.segment);
                 if let Some(pending) = self.messages.get_mut(&id) {
                     pending.queues.retain(|q| *q != queue);
                     if pending.queues.is_empty() {
@@ -148,6 +153,7 @@ pub(crate) fn rebuild(
         let message = Arc::new(message);
         for queue in pending.queues.iter().filter_map(|q| queues.get(q)) {
             queue.recover(Arc::clone(&message), now);
+            store.hold_recovered(id);
             restored += 1;
         }
     }

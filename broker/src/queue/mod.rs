@@ -140,6 +140,15 @@ impl Queue {
         persisted.store.ack(persisted.id, id, durable)
     }
 
+    /// Lets go of a message's record without an ack record (the queue is deleted).
+    fn release(&self, entry: &Entry) {
+        if let Some(p) = &self.persisted
+            && let Some(id) = entry.message.stored_id()
+        {
+            p.store.release(id);
+        }
+    }
+
     /// The queue is gone: its messages are no longer recorded.
     pub(crate) fn record_deleted(&self) {
         if let Some(p) = &self.persisted {
@@ -213,6 +222,7 @@ impl Queue {
         for mut entry in entries {
             st.unacked = st.unacked.saturating_sub(1);
             if st.deleted {
+                self.release(&entry);
                 continue;
             }
             entry.redelivered = true;
@@ -300,7 +310,9 @@ impl Queue {
         let mut st = self.state.lock();
         st.deleted = true;
         let ready = st.ready.len() as u32;
-        st.ready.clear();
+        while let Some(entry) = st.ready.pop_front() {
+            self.release(&entry);
+        }
         (ready, std::mem::take(&mut st.consumers))
     }
 

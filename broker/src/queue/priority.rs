@@ -57,11 +57,6 @@ impl PriorityLevels {
     pub fn len(&self) -> usize {
         self.len
     }
-
-    pub fn clear(&mut self) {
-        self.levels.iter_mut().for_each(VecDeque::clear);
-        self.len = 0;
-    }
 }
 
 #[cfg(test)]

@@ -61,11 +61,4 @@ impl ReadyMessages {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn clear(&mut self) {
-        match self {
-            ReadyMessages::Fifo(q) => q.clear(),
-            ReadyMessages::Priority(p) => p.clear(),
-        }
-    }
 }
