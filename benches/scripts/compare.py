@@ -51,10 +51,28 @@ CASES = {
         "throughput --producers 1 --consumers 1 --queues 1 --size 16 --confirm 100 "
         "--manual-ack --prefetch 100",
     ),
-    "throughput-persistent": (
-        "1 producer, 1 consumer, 16 B, persistent messages, durable queue, manual ack, confirms "
-        "(both brokers write these to disk and confirm after fsync)",
+    "persistent-16b-1p": (
+        "1 producer, 1 consumer, 1 durable queue, 16 B persistent messages, "
+        "confirms (window 100), manual ack (prefetch 100): both brokers fsync before confirming",
         "throughput --producers 1 --consumers 1 --queues 1 --size 16 --confirm 100 "
+        "--manual-ack --prefetch 100 --persistent",
+    ),
+    "persistent-16b-8p": (
+        "8 producers, 1 consumer, 1 durable queue, 16 B persistent messages, "
+        "confirms (window 100), manual ack (prefetch 100): both brokers fsync before confirming",
+        "throughput --producers 8 --consumers 1 --queues 1 --size 16 --confirm 100 "
+        "--manual-ack --prefetch 100 --persistent",
+    ),
+    "persistent-1k-1p": (
+        "1 producer, 1 consumer, 1 durable queue, 1 KiB persistent messages, "
+        "confirms (window 100), manual ack (prefetch 100): both brokers fsync before confirming",
+        "throughput --producers 1 --consumers 1 --queues 1 --size 1024 --confirm 100 "
+        "--manual-ack --prefetch 100 --persistent",
+    ),
+    "persistent-1k-8p": (
+        "8 producers, 1 consumer, 1 durable queue, 1 KiB persistent messages, "
+        "confirms (window 100), manual ack (prefetch 100): both brokers fsync before confirming",
+        "throughput --producers 8 --consumers 1 --queues 1 --size 1024 --confirm 100 "
         "--manual-ack --prefetch 100 --persistent",
     ),
     "fanout": (
@@ -94,6 +112,10 @@ CASES = {
 DEFAULT_CASES = [
     "throughput-auto",
     "throughput-manual",
+    "persistent-16b-1p",
+    "persistent-16b-8p",
+    "persistent-1k-1p",
+    "persistent-1k-8p",
     "fanout",
     "topic-10",
     "topic-1000",

@@ -231,7 +231,7 @@ impl Channel {
                 if !durable.is_empty()
                     && let Some(sequence) = store.publish(&message, &durable)
                 {
-                    ctx.session.wait_for_disk(sequence);
+                    ctx.session.disk_wait.synced = ctx.session.disk_wait.synced.max(sequence);
                 }
             }
             for queue in queues.drain(..) {
@@ -383,8 +383,8 @@ impl Channel {
         let mut per_queue: Vec<(Arc<Queue>, usize)> = Vec::new();
         for u in &done {
             self.release_credit(u);
-            if let Some(sequence) = u.queue.forget(&u.entry, true) {
-                ctx.session.wait_for_disk(sequence);
+            if let Some(sequence) = u.queue.forget(&u.entry) {
+                ctx.session.disk_wait.written = ctx.session.disk_wait.written.max(sequence);
             }
             match per_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                 Some((_, n)) => *n += 1,

@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
 use crate::channel::{Channel, Ctx};
+use crate::durable::DiskWait;
 use crate::error::AmqpError;
 use crate::outbox::{Event, Outbox};
 use crate::queue::Queue;
@@ -74,15 +75,9 @@ pub(crate) struct Session {
     pub capabilities: ClientCapabilities,
     pub frame_max: u32,
     pub exclusive_queues: Vec<Arc<Queue>>,
-    /// Output waits until the message log is durable up to this sequence: what this connection
-    /// published or acked is on disk before anything it sends afterwards (confirms included).
-    pub disk_wait: u64,
-}
-
-impl Session {
-    pub(crate) fn wait_for_disk(&mut self, sequence: u64) {
-        self.disk_wait = self.disk_wait.max(sequence);
-    }
+    /// Output waits until the message log has reached this: what this connection published
+    /// or acked is on disk before anything it sends afterwards (confirms included).
+    pub disk_wait: DiskWait,
 }
 
 pub struct Connection {
@@ -104,8 +99,8 @@ pub struct Connection {
     /// Reading is paused (a publisher under the memory alarm).
     reading_paused: bool,
     cleaned_up: bool,
-    /// The sequence the store was last asked to wake this connection at.
-    disk_wake_at: u64,
+    /// What the store was last asked to wake this connection at.
+    disk_wake_at: DiskWait,
 }
 
 impl Connection {
@@ -124,7 +119,7 @@ impl Connection {
                 capabilities: ClientCapabilities::default(),
                 frame_max: rmqd_codec::frame::MIN_SIZE,
                 exclusive_queues: Vec::new(),
-                disk_wait: 0,
+                disk_wait: DiskWait::default(),
             },
             peer,
             phase: Phase::AwaitingProtocolHeader,
@@ -140,7 +135,7 @@ impl Connection {
             blocked_sent: false,
             reading_paused: false,
             cleaned_up: false,
-            disk_wake_at: 0,
+            disk_wake_at: DiskWait::default(),
         }
     }
 
@@ -240,14 +235,14 @@ impl Connection {
             return false;
         };
         let needed = self.session.disk_wait;
-        if store.synced() >= needed {
+        if store.reached(needed) {
             return false;
         }
-        if self.disk_wake_at < needed {
-            store.wake_when_synced(needed, &self.session.outbox);
+        if self.disk_wake_at != needed {
+            store.wake_when(needed, &self.session.outbox);
             self.disk_wake_at = needed;
         }
-        store.synced() < needed
+        !store.reached(needed)
     }
 
     /// Makes room for a burst of frames up front, rather than growing the buffer frame by frame.

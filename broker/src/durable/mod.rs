@@ -27,7 +27,25 @@ struct Book {
 }
 
 /// A connection to wake once the message log is durable up to a sequence.
-type DiskWaiter = (u64, Arc<Outbox>);
+struct DiskWaiter {
+    until: DiskWait,
+    outbox: Arc<Outbox>,
+}
+
+/// How far the message log must be for a connection's output to go out: fsynced up to what it
+/// published (confirms promise survival of a power cut), written up to what it acked (an ack
+/// must survive the broker being killed before anything the client sees next).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DiskWait {
+    pub synced: u64,
+    pub written: u64,
+}
+
+impl DiskWait {
+    fn reached(&self, synced: u64, written: u64) -> bool {
+        synced >= self.synced && written.max(synced) >= self.written
+    }
+}
 
 pub struct DiskStore {
     dir: PathBuf,
@@ -63,11 +81,11 @@ impl DiskStore {
         })?;
         let waiters: Arc<Mutex<Vec<DiskWaiter>>> = Arc::default();
         let woken = Arc::clone(&waiters);
-        messages.on_synced(move |synced| {
-            woken.lock().retain(|(needed, outbox)| {
-                let done = *needed <= synced;
+        messages.on_synced(move |synced, written| {
+            woken.lock().retain(|waiter| {
+                let done = waiter.until.reached(synced, written);
                 if done {
-                    outbox.wake();
+                    waiter.outbox.wake();
                 }
                 !done
             });
@@ -156,13 +174,13 @@ impl DiskStore {
         Some(appended.sequence)
     }
 
-    /// Records that a message left queue `queue` for good. `durable` when the caller will wait
-    /// for it (an ack from a client); messages dropped by the broker itself (TTL, purge,
-    /// auto-ack delivery) only need to be ordered with the rest.
-    pub(crate) fn ack(&self, queue: u64, message: u64, durable: bool) -> Option<u64> {
+    /// Records that a message left queue `queue` for good. Not fsynced on its own account (a
+    /// power cut may bring an acked message back, as with RabbitMQ); returns the sequence a
+    /// caller waits to see written.
+    pub(crate) fn ack(&self, queue: u64, message: u64) -> Option<u64> {
         let mut book = self.book.lock();
         let record = records::encode_ack(queue, message);
-        let appended = self.append(message_kind::ACK, record, durable)?;
+        let appended = self.append(message_kind::ACK, record, false)?;
         book.segments.note_ack(message, appended.position.segment);
         if book.segments.release(message) {
             self.reclaim(&mut book);
@@ -227,17 +245,20 @@ impl DiskStore {
         Ok(())
     }
 
-    /// The message log is on disk up to this sequence.
-    pub(crate) fn synced(&self) -> u64 {
-        self.messages.synced()
+    /// Whether the message log has reached `until`.
+    pub(crate) fn reached(&self, until: DiskWait) -> bool {
+        until.reached(self.messages.synced(), self.messages.written())
     }
 
-    /// Wakes `outbox` once the message log is on disk up to `sequence`. (If the disk failed,
-    /// nothing syncs again: held confirms stay unsent, as they must.)
-    pub(crate) fn wake_when_synced(&self, sequence: u64, outbox: &Arc<Outbox>) {
-        self.waiters.lock().push((sequence, Arc::clone(outbox)));
-        if self.messages.synced() >= sequence {
-            // Synced between the caller's check and the push: the writer did not see us.
+    /// Wakes `outbox` once the message log reaches `until`. (If the disk failed, nothing moves
+    /// again: held confirms stay unsent, as they must.)
+    pub(crate) fn wake_when(&self, until: DiskWait, outbox: &Arc<Outbox>) {
+        self.waiters.lock().push(DiskWaiter {
+            until,
+            outbox: Arc::clone(outbox),
+        });
+        if self.reached(until) {
+            // Reached between the caller's check and the push: the writer did not see us.
             outbox.wake();
         }
     }

@@ -131,13 +131,11 @@ impl Queue {
         self.persisted.as_ref().map(|p| p.id)
     }
 
-    /// Records that `entry` left this queue for good. `durable` when the caller holds its
-    /// connection's output until the record is on disk (a client's ack); returns the sequence
-    /// to wait for.
-    pub(crate) fn forget(&self, entry: &Entry, durable: bool) -> Option<u64> {
+    /// Records that `entry` left this queue for good; returns the log sequence of the record.
+    pub(crate) fn forget(&self, entry: &Entry) -> Option<u64> {
         let persisted = self.persisted.as_ref()?;
         let id = entry.message.stored_id()?;
-        persisted.store.ack(persisted.id, id, durable)
+        persisted.store.ack(persisted.id, id)
     }
 
     /// Lets go of a message's record without an ack record (the queue is deleted).
@@ -253,7 +251,7 @@ impl Queue {
         if ack_required {
             st.unacked += 1;
         } else {
-            self.forget(&entry, false);
+            self.forget(&entry);
         }
         Some((entry, st.ready.len() as u32))
     }
@@ -299,7 +297,7 @@ impl Queue {
         let mut st = self.state.lock();
         let n = st.ready.len();
         while let Some(entry) = st.ready.pop_front() {
-            self.forget(&entry, false);
+            self.forget(&entry);
         }
         n as u32
     }
@@ -352,7 +350,7 @@ impl Queue {
             .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
         {
             if let Some(entry) = st.ready.pop_front() {
-                self.forget(&entry, false);
+                self.forget(&entry);
             }
         }
     }
@@ -367,7 +365,7 @@ impl Queue {
                 return;
             };
             if entry.expires_at.is_some_and(|t| t <= now) {
-                self.forget(&entry, false);
+                self.forget(&entry);
                 // Credit was taken for it; give it back.
                 let consumer = &st.consumers[index];
                 if consumer.ack_required {
@@ -386,7 +384,7 @@ impl Queue {
             };
             let ack_required = consumer.ack_required;
             if !ack_required {
-                self.forget(&delivery.entry, false);
+                self.forget(&delivery.entry);
             }
             consumer.outbox.push(Event::Deliver(delivery));
             if ack_required {

@@ -55,7 +55,8 @@ pub struct SegmentInfo {
     pub bytes: u64,
 }
 
-type SyncListener = Arc<dyn Fn(u64) + Send + Sync>;
+/// Called with (synced, written).
+type SyncListener = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 /// A queued append, kept in memory until the writer has written it so that reads can be served
 /// from here meanwhile.
@@ -77,6 +78,9 @@ pub(crate) struct Shared {
     pub synced_changed: Condvar,
     /// Every record with a sequence up to this one is on disk and fsynced.
     pub synced: AtomicU64,
+    /// Every record up to this sequence has been handed to the kernel (it survives the process
+    /// being killed, not a power cut).
+    pub written: AtomicU64,
     pub listener: Mutex<Option<SyncListener>>,
 }
 
@@ -166,6 +170,7 @@ impl SegmentLog {
             work: Condvar::new(),
             synced_changed: Condvar::new(),
             synced: AtomicU64::new(0),
+            written: AtomicU64::new(0),
             listener: Mutex::new(None),
         });
         let writer_shared = Arc::clone(&shared);
@@ -253,6 +258,12 @@ impl SegmentLog {
         self.shared.synced.load(Ordering::Acquire)
     }
 
+    /// The highest sequence such that it and every record before it are written to the file
+    /// (not necessarily fsynced): safe from `kill -9`, not from power loss.
+    pub fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Acquire)
+    }
+
     /// Blocks until every record appended before the call is fsynced, durable or not, and
     /// returns the last such sequence. For shutdown paths, compaction (re-append the live
     /// records, sync, then remove the old segments) and tests; not for tokio workers.
@@ -275,11 +286,12 @@ impl SegmentLog {
     }
 
     /// Registers the function the writer thread calls after each fsync with the new
-    /// [`synced`](Self::synced) value (nondecreasing), replacing any previous one. It runs on
+    /// [`synced`](Self::synced) and [`written`](Self::written) values (both nondecreasing), and
+    /// again after each batch written to the file, replacing any previous one. It runs on
     /// the writer thread, so it must be quick, must not panic, and must not call
     /// [`sync`](Self::sync) or close the log (that would wait for itself). Appends and reads
     /// are fine.
-    pub fn on_synced(&self, listener: impl Fn(u64) + Send + Sync + 'static) {
+    pub fn on_synced(&self, listener: impl Fn(u64, u64) + Send + Sync + 'static) {
         *self.shared.listener.lock() = Some(Arc::new(listener));
     }
 

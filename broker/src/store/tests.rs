@@ -422,7 +422,7 @@ fn group_commit_from_many_threads_reaches_the_last_sequence() {
     let log = Arc::new(log);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_by_listener = Arc::clone(&seen);
-    log.on_synced(move |sequence| seen_by_listener.lock().push(sequence));
+    log.on_synced(move |sequence, _written| seen_by_listener.lock().push(sequence));
 
     const THREADS: usize = 4;
     const PER_THREAD: usize = 500;

@@ -73,6 +73,7 @@ impl Writer {
                 unsynced_bytes += entry.header.frame_len() as usize;
             }
             self.flush()?;
+            self.published_written();
 
             let more = {
                 let mut state = self.shared.state.lock();
@@ -178,6 +179,25 @@ impl Writer {
         Ok(())
     }
 
+    /// Tells waiters that everything written so far is in the kernel's hands.
+    fn published_written(&self) {
+        if self
+            .shared
+            .written
+            .swap(self.last_written, Ordering::AcqRel)
+            == self.last_written
+        {
+            return;
+        }
+        let listener = self.shared.listener.lock().clone();
+        if let Some(listener) = listener {
+            listener(
+                self.shared.synced.load(Ordering::Acquire),
+                self.last_written,
+            );
+        }
+    }
+
     /// fsyncs the current segment and publishes everything written so far as durable.
     fn sync(&mut self) -> Result<(), WriterError> {
         let result = self.file.sync_data();
@@ -192,7 +212,7 @@ impl Writer {
         }
         let listener = self.shared.listener.lock().clone();
         if let Some(listener) = listener {
-            listener(synced);
+            listener(synced, self.shared.written.load(Ordering::Acquire));
         }
         Ok(())
     }
