@@ -13,7 +13,7 @@ use tracing::info;
 
 use crate::auth::Users;
 use crate::connection::ConnectionId;
-use crate::durable::{self, DiskStore};
+use crate::durable::{self, DiskStore, StoreLimits};
 use crate::memory::MemoryTracker;
 use crate::metrics::Metrics;
 use crate::outbox::{Event, Outbox};
@@ -36,6 +36,9 @@ pub struct BrokerConfig {
     /// Size at which the message log starts a new segment file; space is reclaimed a whole
     /// segment at a time.
     pub message_segment_size: u64,
+    /// Bytes of ready messages a durable queue keeps in memory; beyond them its persistent
+    /// messages wait on disk and are read back as the queue drains.
+    pub queue_memory_limit: usize,
 }
 
 impl Default for BrokerConfig {
@@ -49,6 +52,7 @@ impl Default for BrokerConfig {
             memory_high_watermark: default_high_watermark(),
             cluster_name: "rmqd".to_string(),
             message_segment_size: 64 << 20,
+            queue_memory_limit: 64 << 20,
         }
     }
 }
@@ -81,7 +85,8 @@ pub struct Broker {
 impl Broker {
     /// A broker that keeps everything in memory.
     pub fn new(config: BrokerConfig) -> Arc<Broker> {
-        Self::with_store(config, None)
+        let memory = Arc::new(MemoryTracker::new(config.memory_high_watermark));
+        Self::with_store(config, memory, None)
     }
 
     /// A broker whose durable queues, exchanges, bindings and persistent messages live under
@@ -89,9 +94,14 @@ impl Broker {
     pub fn open(config: BrokerConfig, data_dir: &Path) -> Result<Arc<Broker>, StoreError> {
         let started = Instant::now();
         info!(dir = %data_dir.display(), "opening the data dir");
-        let (store, recovered) = DiskStore::open(data_dir, config.message_segment_size)?;
+        let memory = Arc::new(MemoryTracker::new(config.memory_high_watermark));
+        let limits = StoreLimits {
+            segment_size: config.message_segment_size,
+            queue_memory_limit: config.queue_memory_limit,
+        };
+        let (store, recovered) = DiskStore::open(data_dir, limits, Arc::clone(&memory))?;
         let store = Arc::new(store);
-        let broker = Self::with_store(config, Some(Arc::clone(&store)));
+        let broker = Self::with_store(config, memory, Some(Arc::clone(&store)));
         let records = recovered.records();
         let (queues, messages) = durable::rebuild(&broker, &store, recovered);
         store.reclaim_after_recovery();
@@ -106,8 +116,11 @@ impl Broker {
         Ok(broker)
     }
 
-    fn with_store(config: BrokerConfig, store: Option<Arc<DiskStore>>) -> Arc<Broker> {
-        let memory = Arc::new(MemoryTracker::new(config.memory_high_watermark));
+    fn with_store(
+        config: BrokerConfig,
+        memory: Arc<MemoryTracker>,
+        store: Option<Arc<DiskStore>>,
+    ) -> Arc<Broker> {
         let broker = Arc::new(Broker {
             config,
             users: Users::default(),

@@ -120,6 +120,11 @@ impl Message {
         self.priority
     }
 
+    /// Bytes this message holds: names, properties and body.
+    pub fn size(&self) -> usize {
+        self.packed.len() + self.large_body.as_ref().map_or(0, |b| b.len())
+    }
+
     pub fn is_persistent(&self) -> bool {
         self.persistent
     }
@@ -201,6 +206,10 @@ pub(crate) struct StoredMessage {
 }
 
 impl StoredMessage {
+    pub(crate) fn size(&self) -> usize {
+        self.packed.len() + self.large_body.as_ref().map_or(0, |b| b.len())
+    }
+
     /// Splits a stored `[packed names and properties][body]` at `properties_end`; `None` if the
     /// names or the split point do not fit.
     pub(crate) fn split(bytes: Bytes, properties_end: u32) -> Option<StoredMessage> {

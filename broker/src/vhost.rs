@@ -334,6 +334,7 @@ impl Vhost {
                 Some(Persisted {
                     store: Arc::clone(store),
                     id,
+                    memory_limit: store.queue_memory_limit(),
                 })
             }
             _ => None,
@@ -366,7 +367,12 @@ impl Vhost {
             &name.to_string_lossy(),
             &self.name.to_string_lossy(),
         )?;
-        let persisted = Some(Persisted { store, id });
+        let memory_limit = store.queue_memory_limit();
+        let persisted = Some(Persisted {
+            store,
+            id,
+            memory_limit,
+        });
         let queue = Queue::new(
             name.clone(),
             self.name.clone(),

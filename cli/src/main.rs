@@ -57,6 +57,10 @@ struct Args {
     /// Size of the message log's segment files; disk space is reclaimed a segment at a time.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     message_segment_size: u64,
+    /// Bytes of ready messages a durable queue keeps in memory; beyond them its persistent
+    /// messages wait on disk and are read back as the queue drains.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    queue_memory_limit: usize,
     /// Keep everything in memory and nothing on disk (tests, embedded use).
     #[arg(long)]
     ephemeral: bool,
@@ -108,6 +112,7 @@ async fn run(args: Args) -> ExitCode {
         heartbeat: args.heartbeat,
         max_message_size: args.max_message_size,
         message_segment_size: args.message_segment_size,
+        queue_memory_limit: args.queue_memory_limit,
         ..BrokerConfig::default()
     };
     if let Some(watermark) = args.memory_high_watermark {

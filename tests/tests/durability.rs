@@ -485,3 +485,88 @@ async fn disk_use_stays_bounded_while_messages_are_consumed() {
     assert!(largest < 1_500_000, "the data dir grew to {largest} bytes");
     assert!(largest > 0);
 }
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_longer_than_its_memory_limit_waits_on_disk_in_order() {
+    const MESSAGES: u64 = 20_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // 1 MiB in memory: almost all of 20,000 messages of 4,000 B (80 MB) wait on disk.
+    let limits = ["--queue-memory-limit", "1048576"];
+    let daemon = Daemon::start_with(dir.path(), &limits).await;
+    let (_conn, ch) = daemon.connect().await;
+    declare_durable(&ch).await;
+    within(
+        "confirm.select-ok",
+        ch.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await
+    .expect("confirm.select");
+    let body = |n: u64| {
+        let mut b = n.to_be_bytes().to_vec();
+        b.resize(4000, (n % 251) as u8);
+        b
+    };
+    for batch in 0..MESSAGES / 500 {
+        let mut confirms = Vec::new();
+        for n in batch * 500..(batch + 1) * 500 {
+            let confirm = ch
+                .basic_publish(
+                    "".into(),
+                    QUEUE.into(),
+                    BasicPublishOptions::default(),
+                    &body(n),
+                    persistent(),
+                )
+                .await
+                .expect("basic.publish");
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            assert!(confirm.await.expect("confirm").is_ack());
+        }
+    }
+    let rss = rss_bytes(daemon.child.id());
+    assert!(rss < 48 << 20, "80 MB queued took {rss} bytes of RSS");
+
+    // A quarter now, read back from disk in order...
+    let get = |ch: &Channel| {
+        let ch = ch.clone();
+        async move {
+            within(
+                "basic.get",
+                ch.basic_get(QUEUE.into(), BasicGetOptions { no_ack: true }),
+            )
+            .await
+            .expect("basic.get")
+        }
+    };
+    for n in 0..MESSAGES / 4 {
+        let message = get(&ch).await.expect("a message");
+        assert_eq!(message.delivery.data, body(n), "message {n}");
+    }
+    barrier(&ch).await;
+    drop(daemon);
+
+    // ...and the rest after a crash, recovered mostly as references to disk.
+    let daemon = Daemon::start_with(dir.path(), &limits).await;
+    let (_conn, ch) = daemon.connect().await;
+    declare_durable(&ch).await;
+    let rss = rss_bytes(daemon.child.id());
+    assert!(rss < 48 << 20, "recovering 60 MB took {rss} bytes of RSS");
+    for n in MESSAGES / 4..MESSAGES {
+        let message = get(&ch).await.expect("a message");
+        assert_eq!(message.delivery.data, body(n), "message {n}");
+        assert!(message.delivery.redelivered);
+    }
+    assert!(get(&ch).await.is_none());
+}

@@ -223,19 +223,22 @@ impl Channel {
             }
         } else {
             Metrics::add(&metrics.messages_routed, 1);
+            let mut stored_at = None;
             if message.is_persistent()
                 && let Some(store) = &ctx.session.broker.store
             {
                 let durable: Vec<u64> = queues.iter().filter_map(|q| q.persisted_id()).collect();
                 // Recorded before any queue has it, so that an ack can never precede it in the log.
                 if !durable.is_empty()
-                    && let Some(sequence) = store.publish(&message, &durable)
+                    && let Some(appended) = store.publish(&message, &durable)
                 {
-                    ctx.session.disk_wait.synced = ctx.session.disk_wait.synced.max(sequence);
+                    let synced = &mut ctx.session.disk_wait.synced;
+                    *synced = (*synced).max(appended.sequence);
+                    stored_at = Some(appended.position);
                 }
             }
             for queue in queues.drain(..) {
-                queue.publish(Arc::clone(&message), ctx.now);
+                queue.publish(Arc::clone(&message), stored_at, ctx.now);
             }
         }
         if let Some(confirms) = &mut self.confirms {

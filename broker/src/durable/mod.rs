@@ -14,12 +14,22 @@ use parking_lot::Mutex;
 use rmqd_codec::{Method, ShortStr};
 use tracing::{debug, error, warn};
 
+use crate::memory::MemoryTracker;
 use crate::message::Message;
 use crate::outbox::Outbox;
-use crate::store::{Appended, LogConfig, SegmentLog, StoreError};
+use crate::store::{Appended, LogConfig, Position, SegmentLog, StoreError};
 use records::{message_kind, meta_kind};
 pub(crate) use recovery::{Recovered, rebuild};
 use space::SegmentBook;
+
+/// Sizes the store works with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoreLimits {
+    /// Message log segment size; space is reclaimed a segment at a time.
+    pub segment_size: u64,
+    /// Bytes of ready messages a durable queue keeps in memory; the rest wait on disk.
+    pub queue_memory_limit: usize,
+}
 
 struct Book {
     next_message_id: u64,
@@ -57,6 +67,9 @@ pub struct DiskStore {
     next_queue_id: AtomicU64,
     /// Off while recovery replays the logs through the same code that wrote them.
     recording: AtomicBool,
+    limits: StoreLimits,
+    /// Charged for messages read back from disk.
+    memory: Arc<MemoryTracker>,
     /// Connections whose output waits for `messages` to be durable up to a sequence.
     waiters: Arc<Mutex<Vec<DiskWaiter>>>,
 }
@@ -66,9 +79,11 @@ impl DiskStore {
     /// rebuilds the broker from the returned records.
     pub(crate) fn open(
         dir: &Path,
-        segment_size: u64,
+        limits: StoreLimits,
+        memory: Arc<MemoryTracker>,
     ) -> Result<(DiskStore, Recovered), StoreError> {
-        let mut recovered = Recovered::default();
+        let segment_size = limits.segment_size;
+        let mut recovered = Recovered::new(limits.queue_memory_limit);
         let meta = SegmentLog::open(dir.join("meta"), LogConfig::default(), |record| {
             recovered.add_meta(record)
         })?;
@@ -100,6 +115,8 @@ impl DiskStore {
             }),
             next_queue_id: AtomicU64::new(recovered.max_queue_id + 1),
             recording: AtomicBool::new(false),
+            limits,
+            memory,
             waiters,
         };
         Ok((store, recovered))
@@ -160,9 +177,45 @@ impl DiskStore {
         self.write_meta(meta_kind::QUEUE_DELETED, records::encode_queue_deleted(id));
     }
 
+    pub(crate) fn queue_memory_limit(&self) -> usize {
+        self.limits.queue_memory_limit
+    }
+
+    /// Reads back a message a long queue left on disk; `None` (logged) if it cannot.
+    pub(crate) fn load(&self, id: u64, at: Position) -> Option<Message> {
+        let payload = match self.messages.read(at) {
+            Ok(payload) => payload,
+            Err(err) => {
+                error!(
+                    id,
+                    segment = at.segment,
+                    offset = at.offset,
+                    "cannot read a message back: {err}"
+                );
+                return None;
+            }
+        };
+        match records::decode_message(message_kind::PUBLISH, payload) {
+            Ok(records::MessageRecord::Publish {
+                id: stored,
+                message,
+                ..
+            }) if stored == id => Message::recovered(message, id, &self.memory),
+            _ => {
+                error!(
+                    id,
+                    segment = at.segment,
+                    offset = at.offset,
+                    "the record read back is not that message"
+                );
+                None
+            }
+        }
+    }
+
     /// Records a persistent message routed to the durable queues `queues` (by id). Returns the
-    /// sequence to wait for before confirming it.
-    pub(crate) fn publish(&self, message: &Message, queues: &[u64]) -> Option<u64> {
+    /// record's sequence (to wait for before confirming) and position.
+    pub(crate) fn publish(&self, message: &Message, queues: &[u64]) -> Option<Appended> {
         let mut book = self.book.lock();
         let id = book.next_message_id;
         book.next_message_id += 1;
@@ -171,7 +224,7 @@ impl DiskStore {
         message.set_stored_id(id);
         book.segments.note_publish(id, appended.position.segment);
         book.segments.hold(id, queues.len() as u64);
-        Some(appended.sequence)
+        Some(appended)
     }
 
     /// Records that a message left queue `queue` for good. Not fsynced on its own account (a

@@ -15,10 +15,9 @@ use crate::broker::Broker;
 use crate::error::AmqpError;
 use crate::message::{Message, StoredMessage};
 use crate::queue::Queue;
-use crate::store::Record;
+use crate::store::{Position, Record};
 use crate::vhost::{Destination, ExchangeSpec, QueueSpec, Vhost};
 
-#[derive(Default)]
 pub(crate) struct Recovered {
     pub(super) meta: Vec<MetaRecord>,
     /// By message id, which is publish order.
@@ -28,9 +27,25 @@ pub(crate) struct Recovered {
     /// Where each message's publish record is, and which segments acks point into.
     pub(super) segments: SegmentBook,
     pub(super) records: u64,
+    /// Bytes of bodies recovery may hold; beyond them, only positions.
+    body_budget: usize,
+    bodies_kept: usize,
 }
 
 impl Recovered {
+    pub(super) fn new(queue_memory_limit: usize) -> Recovered {
+        Recovered {
+            meta: Vec::new(),
+            messages: BTreeMap::new(),
+            max_message_id: 0,
+            max_queue_id: 0,
+            segments: SegmentBook::default(),
+            records: 0,
+            body_budget: queue_memory_limit,
+            bodies_kept: 0,
+        }
+    }
+
     /// Records read from both logs.
     pub(crate) fn records(&self) -> u64 {
         self.records
@@ -38,7 +53,10 @@ impl Recovered {
 }
 
 pub(super) struct Pending {
-    pub message: StoredMessage,
+    /// `None` once recovery has kept as many bodies as the queues will hold in memory: the
+    /// rest stay on disk and are read back when their turn comes.
+    pub message: Option<StoredMessage>,
+    pub at: Position,
     /// The queues that have not acked it yet.
     pub queues: Vec<u64>,
 }
@@ -71,14 +89,29 @@ impl Recovered {
             }) => {
                 self.max_message_id = self.max_message_id.max(id);
                 self.segments.note_publish(id, record.position.segment);
-                self.messages.insert(id, Pending { message, queues });
+                let size = message.size();
+                let message = (self.bodies_kept + size <= self.body_budget).then(|| {
+                    self.bodies_kept += size;
+                    message
+                });
+                let at = record.position;
+                self.messages.insert(
+                    id,
+                    Pending {
+                        message,
+                        at,
+                        queues,
+                    },
+                );
             }
             Ok(MessageRecord::Ack { queue, id }) => {
                 self.segments.note_ack(id, record.position.segment);
                 if let Some(pending) = self.messages.get_mut(&id) {
                     pending.queues.retain(|q| *q != queue);
-                    if pending.queues.is_empty() {
-                        self.messages.remove(&id);
+                    if pending.queues.is_empty()
+                        && let Some(gone) = self.messages.remove(&id)
+                    {
+                        self.bodies_kept -= gone.message.map_or(0, |m| m.size());
                     }
                 }
             }
@@ -146,15 +179,27 @@ pub(crate) fn rebuild(
     }
     let mut restored = 0;
     for (id, pending) in recovered.messages {
-        let Some(message) = Message::recovered(pending.message, id, &broker.memory) else {
-            warn!(id, "skipping an unreadable stored message");
-            continue;
-        };
-        let message = Arc::new(message);
-        for queue in pending.queues.iter().filter_map(|q| queues.get(q)) {
-            queue.recover(Arc::clone(&message), now);
-            store.hold_recovered(id);
-            restored += 1;
+        let holders = pending.queues.iter().filter_map(|q| queues.get(q));
+        match pending.message {
+            Some(stored) => {
+                let Some(message) = Message::recovered(stored, id, &broker.memory) else {
+                    warn!(id, "skipping an unreadable stored message");
+                    continue;
+                };
+                let message = Arc::new(message);
+                for queue in holders {
+                    queue.recover(Arc::clone(&message), pending.at, now);
+                    store.hold_recovered(id);
+                    restored += 1;
+                }
+            }
+            None => {
+                for queue in holders {
+                    queue.recover_on_disk(id, pending.at, now);
+                    store.hold_recovered(id);
+                    restored += 1;
+                }
+            }
         }
     }
     (queues.len(), restored)

@@ -6,6 +6,7 @@
 
 pub(crate) mod arguments;
 pub(crate) mod credit;
+mod paged;
 mod priority;
 mod ready;
 
@@ -14,14 +15,17 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use rmqd_codec::{FieldTable, ShortStr};
+use tracing::warn;
 
 use crate::connection::ConnectionId;
 use crate::durable::DiskStore;
 use crate::message::Message;
 use crate::outbox::{Delivery, Event, Outbox};
+use crate::store::Position;
 use crate::vhost::QueueSpec;
 pub(crate) use arguments::QueueSettings;
 pub(crate) use credit::Credit;
+use paged::{OnDisk, PagedTail, Slot};
 use ready::ReadyMessages;
 
 /// A message's place in one queue. `seq` orders the queue, so a requeued message goes back
@@ -48,6 +52,10 @@ pub(crate) struct Consumer {
 
 struct State {
     ready: ReadyMessages,
+    /// Behind `ready`: messages of a long durable queue that wait on disk.
+    tail: PagedTail,
+    /// Bytes of the messages in `ready`.
+    ready_bytes: usize,
     next_seq: u64,
     consumers: Vec<Consumer>,
     /// Where the next round-robin search starts.
@@ -76,6 +84,8 @@ pub(crate) struct Persisted {
     pub store: Arc<DiskStore>,
     /// The id the message log knows this queue by.
     pub id: u64,
+    /// Bytes of ready messages kept in memory; beyond them, persistent messages wait on disk.
+    pub memory_limit: usize,
 }
 
 /// Counts for queue.declare-ok, purge-ok, delete-ok and listings.
@@ -116,6 +126,8 @@ impl Queue {
             persisted,
             state: Mutex::new(State {
                 ready: ReadyMessages::new(max_priority),
+                tail: PagedTail::default(),
+                ready_bytes: 0,
                 next_seq: 0,
                 consumers: Vec::new(),
                 cursor: 0,
@@ -155,24 +167,139 @@ impl Queue {
     }
 
     /// Puts back a message recovered from disk, behind those already recovered.
-    pub(crate) fn recover(&self, message: Arc<Message>, now: Instant) {
+    pub(crate) fn recover(&self, message: Arc<Message>, at: Position, now: Instant) {
         let expires_at = self.expiry_for(&message, now);
         let mut st = self.state.lock();
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.ready.push_back(Entry {
-            seq,
+        let entry = Entry {
+            seq: 0,
             message,
             redelivered: true,
             expires_at,
-        });
+        };
+        self.push_ready(&mut st, entry, Some(at));
+    }
+
+    /// Puts back a recovered message whose body recovery left on disk. Its own `expiration`
+    /// is in its properties, on disk too: it counts from when the message is read back.
+    pub(crate) fn recover_on_disk(&self, id: u64, at: Position, now: Instant) {
+        let expires_at = self.settings.message_ttl.map(|ttl| now + ttl);
+        let mut st = self.state.lock();
+        match OnDisk::new(id, at, true, expires_at) {
+            Some(on_disk) => st.tail.push_back(Slot::OnDisk(on_disk)),
+            None => {
+                warn!(queue = %self.name, id, "a recovered message's position does not fit; dropped")
+            }
+        }
+    }
+
+    /// Adds a message behind every other ready one: in memory, or (for a long durable queue,
+    /// when it is on disk at `at`) as a reference to its record.
+    fn push_ready(&self, st: &mut State, mut entry: Entry, at: Option<Position>) {
+        let size = entry.message.size();
+        let pageable = || {
+            let persisted = self.persisted.as_ref()?;
+            let id = entry.message.stored_id()?;
+            let at = at?;
+            let over = !st.tail.is_empty() || st.ready_bytes + size > persisted.memory_limit;
+            if !over || self.settings.max_priority.is_some() {
+                return None;
+            }
+            OnDisk::new(id, at, entry.redelivered, entry.expires_at)
+        };
+        if let Some(on_disk) = pageable() {
+            st.tail.push_back(Slot::OnDisk(on_disk));
+        } else if !st.tail.is_empty() {
+            st.tail.push_back(Slot::InMemory(Box::new(entry)));
+        } else {
+            entry.seq = st.next_seq;
+            st.next_seq += 1;
+            st.ready_bytes += size;
+            st.ready.push_back(entry);
+        }
+    }
+
+    /// The next ready message, reading a batch back from disk when only the tail is left.
+    fn pop_ready(&self, st: &mut State) -> Option<Entry> {
+        if st.ready.is_empty() {
+            self.page_in(st);
+        }
+        let entry = st.ready.pop_front()?;
+        st.ready_bytes = st.ready_bytes.saturating_sub(entry.message.size());
+        Some(entry)
+    }
+
+    /// Moves the head of the tail into memory: up to half the memory limit at a time, so that
+    /// reading back stays in large, rare batches.
+    fn page_in(&self, st: &mut State) {
+        let Some(persisted) = &self.persisted else {
+            return;
+        };
+        let budget = (persisted.memory_limit / 2).max(1);
+        while st.ready_bytes < budget {
+            let Some(slot) = st.tail.pop_front() else {
+                return;
+            };
+            let mut entry = match slot {
+                Slot::InMemory(entry) => *entry,
+                Slot::OnDisk(on_disk) => {
+                    let Some(message) = persisted.store.load(on_disk.id, on_disk.position()) else {
+                        // Unreadable (logged by the store): count it gone rather than stall the queue.
+                        persisted.store.ack(persisted.id, on_disk.id);
+                        continue;
+                    };
+                    let expires_at = on_disk
+                        .expires_at
+                        .or_else(|| message.ttl().map(|ttl| Instant::now() + ttl));
+                    Entry {
+                        seq: 0,
+                        message: Arc::new(message),
+                        redelivered: on_disk.redelivered,
+                        expires_at,
+                    }
+                }
+            };
+            entry.seq = st.next_seq;
+            st.next_seq += 1;
+            st.ready_bytes += entry.message.size();
+            st.ready.push_back(entry);
+        }
+    }
+
+    fn ready_len(st: &State) -> usize {
+        st.ready.len() + st.tail.len()
+    }
+
+    /// A tail slot leaves the queue for good.
+    fn forget_slot(&self, slot: Slot) {
+        match slot {
+            Slot::InMemory(entry) => {
+                self.forget(&entry);
+            }
+            Slot::OnDisk(on_disk) => {
+                if let Some(p) = &self.persisted {
+                    p.store.ack(p.id, on_disk.id);
+                }
+            }
+        }
+    }
+
+    /// A tail slot goes with its deleted queue.
+    fn release_slot(&self, slot: Slot) {
+        match slot {
+            Slot::InMemory(entry) => self.release(&entry),
+            Slot::OnDisk(on_disk) => {
+                if let Some(p) = &self.persisted {
+                    p.store.release(on_disk.id);
+                }
+            }
+        }
     }
 
     pub fn counts(&self, now: Instant) -> QueueCounts {
         let mut st = self.state.lock();
         self.drop_expired(&mut st, now);
         QueueCounts {
-            ready: st.ready.len() as u32,
+            ready: Self::ready_len(&st) as u32,
             unacked: st.unacked as u32,
             consumers: st.consumers.len() as u32,
         }
@@ -183,20 +310,25 @@ impl Queue {
     }
 
     /// Adds a message at the tail and dispatches. Returns false if the queue was deleted meanwhile.
-    pub(crate) fn publish(self: &Arc<Self>, message: Arc<Message>, now: Instant) -> bool {
+    /// `at` is where the message's publish record is, if the store has it.
+    pub(crate) fn publish(
+        self: &Arc<Self>,
+        message: Arc<Message>,
+        at: Option<Position>,
+        now: Instant,
+    ) -> bool {
         let expires_at = self.expiry_for(&message, now);
         let mut st = self.state.lock();
         if st.deleted {
             return false;
         }
-        let seq = st.next_seq;
-        st.next_seq += 1;
-        st.ready.push_back(Entry {
-            seq,
+        let entry = Entry {
+            seq: 0,
             message,
             redelivered: false,
             expires_at,
-        });
+        };
+        self.push_ready(&mut st, entry, at);
         self.dispatch(&mut st, now);
         true
     }
@@ -224,6 +356,7 @@ impl Queue {
                 continue;
             }
             entry.redelivered = true;
+            st.ready_bytes += entry.message.size();
             st.ready.requeue(entry);
         }
         self.dispatch(&mut st, now);
@@ -247,13 +380,13 @@ impl Queue {
         let mut st = self.state.lock();
         st.last_used = Some(now);
         self.drop_expired(&mut st, now);
-        let entry = st.ready.pop_front()?;
+        let entry = self.pop_ready(&mut st)?;
         if ack_required {
             st.unacked += 1;
         } else {
             self.forget(&entry);
         }
-        Some((entry, st.ready.len() as u32))
+        Some((entry, Self::ready_len(&st) as u32))
     }
 
     pub(crate) fn add_consumer(
@@ -295,10 +428,14 @@ impl Queue {
     /// Drops every ready message; returns how many.
     pub(crate) fn purge(&self) -> u32 {
         let mut st = self.state.lock();
-        let n = st.ready.len();
+        let n = Self::ready_len(&st);
         while let Some(entry) = st.ready.pop_front() {
             self.forget(&entry);
         }
+        while let Some(slot) = st.tail.pop_front() {
+            self.forget_slot(slot);
+        }
+        st.ready_bytes = 0;
         n as u32
     }
 
@@ -307,10 +444,14 @@ impl Queue {
     pub(crate) fn mark_deleted(&self) -> (u32, Vec<Consumer>) {
         let mut st = self.state.lock();
         st.deleted = true;
-        let ready = st.ready.len() as u32;
+        let ready = Self::ready_len(&st) as u32;
         while let Some(entry) = st.ready.pop_front() {
             self.release(&entry);
         }
+        while let Some(slot) = st.tail.pop_front() {
+            self.release_slot(slot);
+        }
+        st.ready_bytes = 0;
         (ready, std::mem::take(&mut st.consumers))
     }
 
@@ -321,7 +462,7 @@ impl Queue {
     pub(crate) fn is_empty(&self, now: Instant) -> bool {
         let mut st = self.state.lock();
         self.drop_expired(&mut st, now);
-        st.ready.is_empty()
+        Self::ready_len(&st) == 0
     }
 
     /// Whether `x-expires` has run out: no consumers and no use for that long.
@@ -344,24 +485,34 @@ impl Queue {
     }
 
     fn drop_expired(&self, st: &mut State, now: Instant) {
-        while st
-            .ready
-            .front()
-            .is_some_and(|e| e.expires_at.is_some_and(|t| t <= now))
-        {
+        let expired = |at: Option<Instant>| at.is_some_and(|t| t <= now);
+        while st.ready.front().is_some_and(|e| expired(e.expires_at)) {
             if let Some(entry) = st.ready.pop_front() {
+                st.ready_bytes = st.ready_bytes.saturating_sub(entry.message.size());
                 self.forget(&entry);
+            }
+        }
+        if st.ready.is_empty() {
+            while st.tail.front().is_some_and(|s| expired(s.expires_at())) {
+                if let Some(slot) = st.tail.pop_front() {
+                    self.forget_slot(slot);
+                }
             }
         }
     }
 
     fn dispatch(self: &Arc<Self>, st: &mut State, now: Instant) {
         self.drop_expired(st, now);
-        while !st.ready.is_empty() {
+        while Self::ready_len(st) > 0 {
             let Some(index) = st.next_consumer() else {
                 return;
             };
-            let Some(entry) = st.ready.pop_front() else {
+            let Some(entry) = self.pop_ready(st) else {
+                let consumer = &st.consumers[index];
+                if consumer.ack_required {
+                    consumer.credit.release(1);
+                    consumer.channel_credit.release(1);
+                }
                 return;
             };
             if entry.expires_at.is_some_and(|t| t <= now) {
