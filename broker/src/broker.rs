@@ -103,8 +103,15 @@ impl Broker {
         let store = Arc::new(store);
         let broker = Self::with_store(config, memory, Some(Arc::clone(&store)));
         let records = recovered.records();
+        let replayed = recovered.meta_records();
         let (queues, messages) = durable::rebuild(&broker, &store, recovered);
         store.reclaim_after_recovery();
+        let live: Vec<_> = broker
+            .vhosts()
+            .iter()
+            .map(|v| (v.name.clone(), v.durable_topology()))
+            .collect();
+        store.compact_meta(replayed, &live)?;
         store.start_recording();
         info!(
             queues,

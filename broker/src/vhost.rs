@@ -13,7 +13,7 @@ use rmqd_codec::{
 use rmqd_routing::{BindingTable, ExchangeKind};
 
 use crate::connection::ConnectionId;
-use crate::durable::DiskStore;
+use crate::durable::{DiskStore, DurableTopology};
 use crate::error::{AmqpError, resource};
 use crate::names::{owned, server_named};
 use crate::queue::arguments::{check_equivalent, render};
@@ -351,6 +351,82 @@ impl Vhost {
         topo.queues.insert(name, Arc::clone(&queue));
         let counts = queue.counts(now);
         Ok((queue, counts))
+    }
+
+    /// What the topology log must hold to rebuild this vhost's durable part: exchange
+    /// declarations, queue declarations with their ids, then bindings.
+    pub(crate) fn durable_topology(&self) -> DurableTopology {
+        let topo = self.topology.read();
+        let standard = |name: &ShortStr| {
+            name.is_empty()
+                || STANDARD_EXCHANGES
+                    .iter()
+                    .any(|(n, _)| n.as_bytes() == name.as_bytes())
+        };
+        let mut methods = Vec::new();
+        for x in topo
+            .exchanges
+            .values()
+            .filter(|x| x.durable && !standard(&x.name))
+        {
+            methods.push(Method::ExchangeDeclare(ExchangeDeclare {
+                exchange: x.name.clone(),
+                kind: ShortStr::from_static(x.kind.name()),
+                durable: true,
+                auto_delete: x.auto_delete,
+                internal: x.internal,
+                arguments: x.arguments.clone(),
+                ..Default::default()
+            }));
+        }
+        let mut queues = Vec::new();
+        for q in topo.queues.values() {
+            if let Some(id) = q.persisted_id() {
+                queues.push((
+                    id,
+                    Method::QueueDeclare(QueueDeclare {
+                        queue: q.name.clone(),
+                        durable: true,
+                        auto_delete: q.auto_delete,
+                        arguments: q.arguments.clone(),
+                        ..Default::default()
+                    }),
+                ));
+            }
+        }
+        for x in topo.exchanges.values().filter(|x| x.durable) {
+            for (routing_key, arguments, destination) in x.bindings.iter() {
+                match destination {
+                    Destination::Queue(q)
+                        if topo
+                            .queues
+                            .get(q)
+                            .is_some_and(|q| q.persisted_id().is_some()) =>
+                    {
+                        methods.push(Method::QueueBind(QueueBind {
+                            queue: q.clone(),
+                            exchange: x.name.clone(),
+                            routing_key: routing_key.clone(),
+                            arguments: arguments.clone(),
+                            ..Default::default()
+                        }));
+                    }
+                    Destination::Exchange(d)
+                        if topo.exchanges.get(d).is_some_and(|d| d.durable) =>
+                    {
+                        methods.push(Method::ExchangeBind(ExchangeBind {
+                            destination: d.clone(),
+                            source: x.name.clone(),
+                            routing_key: routing_key.clone(),
+                            arguments: arguments.clone(),
+                            ..Default::default()
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        DurableTopology { methods, queues }
     }
 
     /// Rebuilds a durable queue from the topology log, with the id its messages refer to.

@@ -2,6 +2,7 @@
 //! `messages/`, both segment logs (`crate::store`). The design and its reasons are in
 //! `broker/STORAGE.md`.
 
+mod compact;
 mod records;
 mod recovery;
 mod space;
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rmqd_codec::{Method, ShortStr};
-use tracing::{debug, error, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::memory::MemoryTracker;
 use crate::message::Message;
@@ -57,9 +58,21 @@ impl DiskWait {
     }
 }
 
+/// The durable part of a vhost, as the methods that would declare it.
+pub(crate) struct DurableTopology {
+    /// Exchange declarations, then bindings.
+    pub methods: Vec<Method>,
+    /// Queue declarations with the ids their messages are recorded under.
+    pub queues: Vec<(u64, Method)>,
+}
+
+/// Topology records beyond twice the live ones that are tolerated before a rewrite at startup.
+const COMPACT_SLACK: usize = 1000;
+
 pub struct DiskStore {
     dir: PathBuf,
-    meta: SegmentLog,
+    /// `None` only while a rewrite swaps it.
+    meta: Mutex<Option<SegmentLog>>,
     messages: SegmentLog,
     /// Message ids and what each segment still holds. Taken around every message append, so
     /// that ids follow log order and each record's segment is known.
@@ -84,6 +97,8 @@ impl DiskStore {
     ) -> Result<(DiskStore, Recovered), StoreError> {
         let segment_size = limits.segment_size;
         let mut recovered = Recovered::new(limits.queue_memory_limit);
+        compact::settle_leftovers(dir)
+            .map_err(|e| StoreError::io("settling an interrupted rewrite in", dir, e))?;
         let meta = SegmentLog::open(dir.join("meta"), LogConfig::default(), |record| {
             recovered.add_meta(record)
         })?;
@@ -107,7 +122,7 @@ impl DiskStore {
         });
         let store = DiskStore {
             dir: dir.to_path_buf(),
-            meta,
+            meta: Mutex::new(Some(meta)),
             messages,
             book: Mutex::new(Book {
                 next_message_id: recovered.max_message_id + 1,
@@ -142,13 +157,58 @@ impl DiskStore {
         if !self.recording() {
             return;
         }
-        let written = self
-            .meta
-            .append_durable(kind, payload)
-            .and_then(|_| self.meta.sync());
+        let meta = self.meta.lock();
+        let Some(meta) = meta.as_ref() else {
+            return;
+        };
+        let written = meta.append_durable(kind, payload).and_then(|_| meta.sync());
         if let Err(err) = written {
             error!("cannot record a topology change: {err}");
         }
+    }
+
+    /// Rewrites the topology log as `vhosts` with their durable exchanges, queues and bindings
+    /// (what [`Vhost::durable_topology`](crate::vhost::Vhost) lists), when replaying it has
+    /// become mostly history.
+    pub(crate) fn compact_meta(
+        &self,
+        replayed: usize,
+        vhosts: &[(ShortStr, DurableTopology)],
+    ) -> Result<(), StoreError> {
+        let mut records = Vec::new();
+        for (vhost, DurableTopology { methods, queues }) in vhosts {
+            records.push((meta_kind::VHOST, records::encode_vhost(vhost)));
+            let declare = |m: &&Method| matches!(m, Method::ExchangeDeclare(_));
+            for method in methods.iter().filter(declare) {
+                records.push((
+                    meta_kind::METHOD,
+                    records::encode_method_record(vhost, None, method),
+                ));
+            }
+            for (id, method) in queues {
+                records.push((
+                    meta_kind::QUEUE,
+                    records::encode_method_record(vhost, Some(*id), method),
+                ));
+            }
+            for method in methods.iter().filter(|m| !declare(m)) {
+                records.push((
+                    meta_kind::METHOD,
+                    records::encode_method_record(vhost, None, method),
+                ));
+            }
+        }
+        if replayed <= 2 * records.len() + COMPACT_SLACK {
+            return Ok(());
+        }
+        let mut meta = self.meta.lock();
+        if let Some(old) = meta.take() {
+            old.close()?;
+        }
+        let live = records.len();
+        *meta = Some(compact::rewrite(&self.dir, records)?);
+        info!(replayed, live, "rewrote the topology log");
+        Ok(())
     }
 
     pub(crate) fn vhost_added(&self, name: &ShortStr) {
@@ -293,7 +353,9 @@ impl DiskStore {
 
     /// Writes and fsyncs both logs.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
-        self.meta.sync()?;
+        if let Some(meta) = self.meta.lock().as_ref() {
+            meta.sync()?;
+        }
         self.messages.sync()?;
         Ok(())
     }

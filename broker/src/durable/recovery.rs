@@ -46,6 +46,11 @@ impl Recovered {
         }
     }
 
+    /// Topology records replayed.
+    pub(crate) fn meta_records(&self) -> usize {
+        self.meta.len()
+    }
+
     /// Records read from both logs.
     pub(crate) fn records(&self) -> u64 {
         self.records
