@@ -72,15 +72,33 @@ impl Message {
         } else {
             Some(Box::new(body))
         };
-        let ttl_ms = ttl_ms(properties);
-        let message = Message {
-            packed: packed.into_boxed_slice(),
+        Self::assemble(
+            packed.into_boxed_slice(),
             properties_end,
             large_body,
-            ttl_ms,
+            properties,
+            0,
+            memory,
+        )
+    }
+
+    /// The one place a message comes into being, so that its memory is always charged.
+    fn assemble(
+        packed: Box<[u8]>,
+        properties_end: u32,
+        large_body: Option<Box<Bytes>>,
+        properties: &BasicProperties,
+        stored_id: u64,
+        memory: &Arc<MemoryTracker>,
+    ) -> Message {
+        let message = Message {
+            packed,
+            properties_end,
+            large_body,
+            ttl_ms: ttl_ms(properties),
             priority: properties.priority.unwrap_or(0),
             persistent: properties.delivery_mode == Some(PERSISTENT),
-            stored_id: AtomicU64::new(0),
+            stored_id: AtomicU64::new(stored_id),
             memory: Arc::clone(memory),
         };
         message.memory.add(message.charge());
@@ -100,9 +118,9 @@ impl Message {
 
     /// The properties in wire form, ready to follow a content header's body size.
     pub fn encoded_properties(&self) -> &[u8] {
-        let exchange_len = usize::from(self.packed[0]);
-        let start = 2 + exchange_len + usize::from(self.packed[1 + exchange_len]);
-        &self.packed[start..self.properties_end as usize]
+        let end = self.properties_end as usize;
+        let start = names_end(&self.packed, end).unwrap_or(end);
+        &self.packed[start..end]
     }
 
     pub fn body(&self) -> &[u8] {
@@ -123,6 +141,10 @@ impl Message {
     /// Bytes this message holds: names, properties and body.
     pub fn size(&self) -> usize {
         self.packed.len() + self.large_body.as_ref().map_or(0, |b| b.len())
+    }
+
+    fn charge(&self) -> usize {
+        self.size() + MESSAGE_OVERHEAD
     }
 
     pub fn is_persistent(&self) -> bool {
@@ -155,30 +177,27 @@ impl Message {
         id: u64,
         memory: &Arc<MemoryTracker>,
     ) -> Option<Message> {
-        let exchange_len = usize::from(*stored.packed.first()?);
-        let key_at = 1 + exchange_len;
-        let properties_at = key_at + 1 + usize::from(*stored.packed.get(key_at)?);
-        let properties = stored
-            .packed
-            .get(properties_at..stored.properties_end as usize)
-            .and_then(|p| decode_properties(&Bytes::copy_from_slice(p)).ok())?;
-        let message = Message {
-            packed: stored.packed,
-            properties_end: stored.properties_end,
-            large_body: stored.large_body.map(Box::new),
-            ttl_ms: ttl_ms(&properties),
-            priority: properties.priority.unwrap_or(0),
-            persistent: true,
-            stored_id: AtomicU64::new(id),
-            memory: Arc::clone(memory),
-        };
-        message.memory.add(message.charge());
-        Some(message)
+        let end = stored.properties_end as usize;
+        let start = names_end(&stored.packed, end)?;
+        let encoded = Bytes::copy_from_slice(stored.packed.get(start..end)?);
+        let properties = decode_properties(&encoded).ok()?;
+        Some(Self::assemble(
+            stored.packed,
+            stored.properties_end,
+            stored.large_body.map(Box::new),
+            &properties,
+            id,
+            memory,
+        ))
     }
+}
 
-    fn charge(&self) -> usize {
-        self.packed.len() + self.large_body.as_ref().map_or(0, |b| b.len()) + MESSAGE_OVERHEAD
-    }
+/// Where the properties start in a packed `[exchange len][exchange][key len][key]...`, if both
+/// names fit within its first `end` bytes.
+fn names_end(packed: &[u8], end: usize) -> Option<usize> {
+    let key_at = 1 + usize::from(*packed.first()?);
+    let properties_at = key_at + 1 + usize::from(*packed.get(key_at)?);
+    (properties_at <= end).then_some(properties_at)
 }
 
 const NO_TTL: u64 = u64::MAX;
@@ -214,14 +233,10 @@ impl StoredMessage {
     /// names or the split point do not fit.
     pub(crate) fn split(bytes: Bytes, properties_end: u32) -> Option<StoredMessage> {
         let end = properties_end as usize;
-        if end > bytes.len() || end < 2 {
+        if end > bytes.len() {
             return None;
         }
-        let exchange_len = usize::from(bytes[0]);
-        let key_at = 1 + exchange_len;
-        if key_at >= end || key_at + 1 + usize::from(bytes[key_at]) > end {
-            return None;
-        }
+        names_end(&bytes, end)?;
         let inline = bytes.len() - end <= INLINE_BODY_MAX;
         Some(if inline {
             StoredMessage {

@@ -138,6 +138,28 @@ async fn declare_durable(ch: &Channel) {
     .expect("queue.declare");
 }
 
+/// Publishes `bodies` as persistent messages to the work queue and waits until every one of
+/// them is confirmed (the channel is in confirm mode).
+async fn publish_confirmed(ch: &Channel, bodies: impl IntoIterator<Item = Vec<u8>>) {
+    let mut confirms = Vec::new();
+    for body in bodies {
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                QUEUE.into(),
+                BasicPublishOptions::default(),
+                &body,
+                persistent(),
+            )
+            .await
+            .expect("basic.publish");
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        assert!(confirm.await.expect("confirm").is_ack());
+    }
+}
+
 /// Everything in the queue now, in order, with its redelivered flag; acked afterwards, and the
 /// ack known to be processed (a later synchronous method was answered).
 async fn take_all(ch: &Channel) -> Vec<(u64, bool)> {
@@ -328,19 +350,7 @@ async fn sigterm_closes_connections_with_320_and_keeps_what_was_confirmed() {
     )
     .await
     .expect("confirm.select");
-    for n in 0..100u64 {
-        let confirm = ch
-            .basic_publish(
-                "".into(),
-                QUEUE.into(),
-                BasicPublishOptions::default(),
-                &n.to_be_bytes(),
-                persistent(),
-            )
-            .await
-            .expect("basic.publish");
-        assert!(confirm.await.expect("confirm").is_ack());
-    }
+    publish_confirmed(&ch, (0..100u64).map(|n| n.to_be_bytes().to_vec())).await;
     // A transient message and a non-durable queue: gone after the restart, as in RabbitMQ.
     ch.basic_publish(
         "".into(),
@@ -444,23 +454,7 @@ async fn disk_use_stays_bounded_while_messages_are_consumed() {
     let body = vec![7u8; 1024];
     let mut largest = 0;
     for round in 0..40 {
-        let mut confirms = Vec::new();
-        for _ in 0..100 {
-            let confirm = ch
-                .basic_publish(
-                    "".into(),
-                    QUEUE.into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    persistent(),
-                )
-                .await
-                .expect("basic.publish");
-            confirms.push(confirm);
-        }
-        for confirm in confirms {
-            assert!(confirm.await.expect("confirm").is_ack());
-        }
+        publish_confirmed(&ch, (0..100).map(|_| body.clone())).await;
         let mut taken = 0;
         while let Some(message) = within(
             "basic.get",
@@ -517,23 +511,7 @@ async fn a_queue_longer_than_its_memory_limit_waits_on_disk_in_order() {
         b
     };
     for batch in 0..MESSAGES / 500 {
-        let mut confirms = Vec::new();
-        for n in batch * 500..(batch + 1) * 500 {
-            let confirm = ch
-                .basic_publish(
-                    "".into(),
-                    QUEUE.into(),
-                    BasicPublishOptions::default(),
-                    &body(n),
-                    persistent(),
-                )
-                .await
-                .expect("basic.publish");
-            confirms.push(confirm);
-        }
-        for confirm in confirms {
-            assert!(confirm.await.expect("confirm").is_ack());
-        }
+        publish_confirmed(&ch, (batch * 500..(batch + 1) * 500).map(body)).await;
     }
     let rss = rss_bytes(daemon.child.id());
     assert!(rss < 48 << 20, "80 MB queued took {rss} bytes of RSS");

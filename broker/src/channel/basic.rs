@@ -227,10 +227,12 @@ impl Channel {
             if message.is_persistent()
                 && let Some(store) = &ctx.session.broker.store
             {
-                let durable: Vec<u64> = queues.iter().filter_map(|q| q.persisted_id()).collect();
+                let durable = &mut self.durable_buf;
+                durable.clear();
+                durable.extend(queues.iter().filter_map(|q| q.persisted_id()));
                 // Recorded before any queue has it, so that an ack can never precede it in the log.
                 if !durable.is_empty()
-                    && let Some(appended) = store.publish(&message, &durable)
+                    && let Some(appended) = store.publish(&message, durable)
                 {
                     let synced = &mut ctx.session.disk_wait.synced;
                     *synced = (*synced).max(appended.sequence);

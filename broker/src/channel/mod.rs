@@ -75,6 +75,8 @@ pub(crate) struct Channel {
     route_buf: Vec<Arc<Queue>>,
     /// Reused to encode each published message's properties before packing it.
     pack_buf: BytesMut,
+    /// Reused for the ids of the durable queues a persistent message goes to.
+    durable_buf: Vec<u64>,
 }
 
 impl Channel {
@@ -93,6 +95,7 @@ impl Channel {
             tx: None,
             route_buf: Vec::new(),
             pack_buf: BytesMut::new(),
+            durable_buf: Vec::new(),
         }
     }
 

@@ -137,10 +137,6 @@ impl DiskStore {
         Ok((store, recovered))
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Starts writing changes, once recovery has replayed the logs.
     pub(crate) fn start_recording(&self) {
         self.recording.store(true, Ordering::Release);
