@@ -70,6 +70,13 @@ fn default_high_watermark() -> usize {
     total / 5 * 2
 }
 
+/// A live connection as the broker reaches it.
+struct Registered {
+    outbox: Arc<Outbox>,
+    /// Set once connection.open succeeds.
+    vhost: Option<ShortStr>,
+}
+
 pub struct Broker {
     pub config: BrokerConfig,
     pub users: Users,
@@ -78,7 +85,7 @@ pub struct Broker {
     /// The data dir's store; `None` keeps everything in memory.
     pub(crate) store: Option<Arc<DiskStore>>,
     vhosts: RwLock<HashMap<ShortStr, Arc<Vhost>>>,
-    connections: Mutex<HashMap<ConnectionId, Arc<Outbox>>>,
+    connections: Mutex<HashMap<ConnectionId, Registered>>,
     next_connection: AtomicU64,
 }
 
@@ -169,6 +176,47 @@ impl Broker {
         vhost
     }
 
+    /// Deletes a vhost as `rabbitmqctl delete_vhost` does: its connections are closed with
+    /// 320 CONNECTION_FORCED, its queues (and their messages) and exchanges go, on disk too.
+    /// Returns false if there was no such vhost.
+    pub fn delete_vhost(&self, name: &str) -> bool {
+        let name = ShortStr::truncating(name);
+        let Some(vhost) = self.vhosts.write().remove(&name) else {
+            return false;
+        };
+        if let Some(store) = &self.store {
+            // Before the queues' own deletion records, so that a crash in between still
+            // leaves the vhost gone on restart.
+            store.vhost_deleted(&name);
+        }
+        let text = format!(
+            "CONNECTION_FORCED - vhost '{}' is deleted",
+            name.to_string_lossy()
+        );
+        let outboxes: Vec<Arc<Outbox>> = self
+            .connections
+            .lock()
+            .values()
+            .filter(|c| c.vhost.as_ref() == Some(&name))
+            .map(|c| Arc::clone(&c.outbox))
+            .collect();
+        for outbox in outboxes {
+            outbox.push(Event::ForceClose {
+                code: rmqd_codec::reply_code::CONNECTION_FORCED,
+                text: text.clone(),
+            });
+        }
+        vhost.delete_everything();
+        info!(vhost = %name, "vhost deleted");
+        true
+    }
+
+    /// Drops a vhost from the broker without recording anything (replaying a deletion).
+    pub(crate) fn forget_vhost(&self, vhost: &Arc<Vhost>) {
+        self.vhosts.write().remove(&vhost.name);
+        vhost.delete_everything();
+    }
+
     pub fn vhost(&self, name: &[u8]) -> Option<Arc<Vhost>> {
         self.vhosts.read().get(name).cloned()
     }
@@ -204,8 +252,21 @@ impl Broker {
 
     pub(crate) fn register_connection(&self, outbox: Arc<Outbox>) -> ConnectionId {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        self.connections.lock().insert(id, outbox);
+        self.connections.lock().insert(
+            id,
+            Registered {
+                outbox,
+                vhost: None,
+            },
+        );
         id
+    }
+
+    /// The connection opened `vhost`: deleting that vhost closes it.
+    pub(crate) fn connection_opened(&self, id: ConnectionId, vhost: &ShortStr) {
+        if let Some(registered) = self.connections.lock().get_mut(&id) {
+            registered.vhost = Some(vhost.clone());
+        }
     }
 
     pub(crate) fn unregister_connection(&self, id: ConnectionId) {
@@ -213,7 +274,12 @@ impl Broker {
     }
 
     fn broadcast(&self, event: impl Fn() -> Event) {
-        let outboxes: Vec<Arc<Outbox>> = self.connections.lock().values().cloned().collect();
+        let outboxes: Vec<Arc<Outbox>> = self
+            .connections
+            .lock()
+            .values()
+            .map(|c| Arc::clone(&c.outbox))
+            .collect();
         for outbox in outboxes {
             outbox.push(event());
         }

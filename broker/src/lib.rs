@@ -4,11 +4,14 @@
 //! never touches a socket or a clock itself. [`server`] drives one per TCP connection with tokio.
 //! Shared state lives in [`Broker`]: vhosts with their exchanges, queues and bindings, and users.
 
+pub mod admin;
 mod auth;
 mod broker;
 mod channel;
 mod connection;
+pub mod definitions;
 mod durable;
+mod embedded;
 mod error;
 mod memory;
 mod message;
@@ -17,14 +20,17 @@ mod names;
 mod outbox;
 mod queue;
 pub mod server;
+mod setup;
 pub mod store;
 mod vhost;
 
 pub use auth::{LoginError, Users};
 pub use broker::{Broker, BrokerConfig};
 pub use connection::{Connection, ConnectionId};
+pub use embedded::{EmbeddedBroker, EmbeddedBrokerBuilder, IsolatedVhost};
 pub use error::AmqpError;
 pub use memory::MemoryTracker;
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueCounts};
+pub use setup::{Setup, amqp_url};
 pub use vhost::{Destination, Exchange, Vhost};

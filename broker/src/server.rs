@@ -55,6 +55,8 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
             _ = &mut shutdown => break,
         }
     }
+    // New clients are refused at once rather than accepted and then closed.
+    drop(listener);
     info!(
         "shutting down: closing {} connections",
         broker.connection_count()

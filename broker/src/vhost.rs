@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::RwLock;
@@ -69,6 +70,10 @@ pub struct Vhost {
     /// Where durable changes are recorded; `None` for an in-memory broker. Changes are
     /// recorded under the topology lock, so the log has them in the order they took effect.
     store: Option<Arc<DiskStore>>,
+    /// Set when the vhost is deleted: connections still open on it until they take their
+    /// connection.close must not record changes that a recreated vhost of the same name
+    /// would inherit on restart.
+    deleted: AtomicBool,
 }
 
 /// Consumers whose queue went away and must be told with basic.cancel.
@@ -108,12 +113,31 @@ impl Vhost {
             name,
             topology: RwLock::new(topology),
             store,
+            deleted: AtomicBool::new(false),
         })
+    }
+
+    fn live_store(&self) -> Option<&Arc<DiskStore>> {
+        self.store
+            .as_ref()
+            .filter(|_| !self.deleted.load(Ordering::Acquire))
+    }
+
+    /// Deletes every queue (with its stored messages) and exchange, for vhost deletion.
+    pub(crate) fn delete_everything(&self) {
+        let mut topo = self.topology.write();
+        self.deleted.store(true, Ordering::Release);
+        let names: Vec<ShortStr> = topo.queues.keys().cloned().collect();
+        for name in names {
+            // Their consumers' connections are being closed with the vhost.
+            topo.remove_queue(&name);
+        }
+        topo.exchanges.clear();
     }
 
     /// Records a change to durable topology.
     fn record(&self, method: impl Into<Method>) {
-        if let Some(store) = &self.store {
+        if let Some(store) = self.live_store() {
             store.topology_changed(&self.name, &method.into());
         }
     }
@@ -321,7 +345,7 @@ impl Vhost {
             &name.to_string_lossy(),
             &self.name.to_string_lossy(),
         )?;
-        let persisted = match &self.store {
+        let persisted = match self.live_store() {
             Some(store) if spec.durable && !spec.exclusive => {
                 let declare = QueueDeclare {
                     queue: name.clone(),

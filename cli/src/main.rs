@@ -6,8 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use rmqd_broker::{Broker, BrokerConfig};
+use rmqd_broker::admin::socket::AdminSocket;
+use rmqd_broker::{Broker, BrokerConfig, Setup, amqp_url};
 use tracing::{error, info};
+
+mod lifetime;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +67,16 @@ struct Args {
     /// Keep everything in memory and nothing on disk (tests, embedded use).
     #[arg(long)]
     ephemeral: bool,
+    /// Once listening, also write the AMQP URL (the line printed on stdout) to this file.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+    /// Stop when the process that started rmqd exits (a crashed test run leaves no broker).
+    #[arg(long)]
+    exit_with_parent: bool,
+    /// Unix socket for `rmqd ctl`, usable by this user only. Default: rmqd.sock in the data
+    /// dir; none with --ephemeral unless given.
+    #[arg(long, value_name = "PATH", env = "RMQD_CTL_SOCKET")]
+    ctl_socket: Option<PathBuf>,
 }
 
 /// The documented default data dir (see `--data-dir`).
@@ -95,7 +108,12 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Logs go to stderr: stdout carries only the ready line, for whoever started rmqd.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -118,40 +136,51 @@ async fn run(args: Args) -> ExitCode {
     if let Some(watermark) = args.memory_high_watermark {
         config.memory_high_watermark = watermark;
     }
-    let broker = if args.ephemeral {
-        info!("ephemeral: nothing is kept on disk");
-        Broker::new(config)
-    } else {
-        let dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
-        match Broker::open(config, &dir) {
+    let data_dir =
+        (!args.ephemeral).then(|| args.data_dir.clone().unwrap_or_else(default_data_dir));
+    let broker = match &data_dir {
+        None => {
+            info!("ephemeral: nothing is kept on disk");
+            Broker::new(config)
+        }
+        Some(dir) => match Broker::open(config, dir) {
             Ok(broker) => broker,
             Err(err) => {
                 error!("cannot open the data dir {}: {err}", dir.display());
                 return ExitCode::FAILURE;
             }
-        }
+        },
     };
-    let mut vhosts = vec![args.default_vhost.clone()];
-    vhosts.extend(args.vhosts.iter().cloned());
-    for vhost in &vhosts {
-        broker.add_vhost(vhost);
-    }
-    let mut users = vec![(args.default_user.clone(), args.default_pass.clone())];
+    let mut setup = Setup {
+        default_user: args.default_user.clone(),
+        default_pass: args.default_pass.clone(),
+        default_vhost: args.default_vhost.clone(),
+        vhosts: args.vhosts.clone(),
+        ..Setup::default()
+    };
     for spec in &args.users {
         let Some((name, password)) = spec.split_once(':') else {
             error!("--user takes NAME:PASSWORD, got '{spec}'");
             return ExitCode::FAILURE;
         };
-        users.push((name.to_string(), password.to_string()));
+        setup.users.push((name.to_string(), password.to_string()));
     }
-    for (name, password) in &users {
-        broker.users.add(name, password);
-        for vhost in &vhosts {
-            broker.users.grant(name, vhost);
-        }
-    }
-    // RabbitMQ's loopback_users default: guest may only connect from localhost.
-    broker.users.set_loopback_only(&["guest".to_string()]);
+    setup.apply(&broker);
+
+    let ctl_path = args
+        .ctl_socket
+        .clone()
+        .or_else(|| data_dir.as_ref().map(|dir| dir.join("rmqd.sock")));
+    let admin = match &ctl_path {
+        None => None,
+        Some(path) => match AdminSocket::bind(path).await {
+            Ok(socket) => Some(socket),
+            Err(err) => {
+                error!("{err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
 
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -163,38 +192,39 @@ async fn run(args: Args) -> ExitCode {
     };
     let bound = listener.local_addr().unwrap_or(addr);
     info!(
-        "rmqd {} listening for AMQP 0-9-1 on {bound} (vhosts: {})",
+        "rmqd {} listening for AMQP 0-9-1 on {bound} (vhosts: {}; data dir: {}; ctl socket: {})",
         env!("CARGO_PKG_VERSION"),
-        vhosts.join(", ")
+        setup.all_vhosts().join(", "),
+        data_dir
+            .as_ref()
+            .map_or("none, ephemeral".into(), |d| d.display().to_string()),
+        ctl_path
+            .as_ref()
+            .map_or("none".into(), |p| p.display().to_string()),
     );
-    rmqd_broker::server::serve(listener, Arc::clone(&broker), shutdown_signal()).await;
+    let url = amqp_url(
+        &lifetime::connectable_host(bound.ip()),
+        bound.port(),
+        &args.default_user,
+        &args.default_pass,
+        &args.default_vhost,
+    );
+    if let Err(err) = lifetime::announce_ready(&url, args.ready_file.as_deref()) {
+        error!("{err}");
+        return ExitCode::FAILURE;
+    }
+    let admin_task = admin.map(|socket| tokio::spawn(socket.serve(Arc::clone(&broker))));
+    let stop = lifetime::stop_requested(args.exit_with_parent);
+    rmqd_broker::server::serve(listener, Arc::clone(&broker), stop).await;
+    if let Some(task) = admin_task {
+        task.abort();
+        // The socket file goes with the task's AdminSocket.
+        let _ = task.await;
+    }
     if let Err(err) = broker.sync_to_disk() {
         error!("could not flush the data dir on shutdown: {err}");
         return ExitCode::FAILURE;
     }
     info!("rmqd stopped");
     ExitCode::SUCCESS
-}
-
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -6,14 +6,14 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
     Event, Notice, Recorder, WAIT, amqp_error, connect_url, consume, next_notice, open_channel,
-    within,
+    rmqd_binary, within,
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -23,26 +23,6 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 
 const QUEUE: &str = "durable-work";
-
-/// The rmqd binary: `RMQD_BIN`, or built now next to this test (a no-op when up to date).
-fn rmqd_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("RMQD_BIN") {
-        return PathBuf::from(bin);
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building rmqd failed");
-    // target/<profile>/deps/<this test> -> target/<profile>/rmqd
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    profile_dir.join("rmqd")
-}
 
 struct Daemon {
     child: Child,

@@ -166,6 +166,9 @@ impl Connection {
                     .during(10, 40));
                 }
                 info!(peer = %self.peer, user = %self.session.user, vhost = %vhost_name, "connection opened");
+                self.session
+                    .broker
+                    .connection_opened(self.session.id, &vhost.name);
                 self.session.vhost = Some(vhost);
                 self.send(0, ConnectionOpenOk::default());
                 self.phase = Phase::Open;

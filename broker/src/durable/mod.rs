@@ -211,6 +211,10 @@ impl DiskStore {
         self.write_meta(meta_kind::VHOST, records::encode_vhost(name));
     }
 
+    pub(crate) fn vhost_deleted(&self, name: &ShortStr) {
+        self.write_meta(meta_kind::VHOST_DELETED, records::encode_vhost(name));
+    }
+
     /// exchange.declare/delete, queue.bind/unbind, exchange.bind/unbind of durable things.
     pub(crate) fn topology_changed(&self, vhost: &ShortStr, method: &Method) {
         self.write_meta(

@@ -15,6 +15,8 @@ pub(super) mod meta_kind {
     /// queue.declare with the id its messages refer to.
     pub const QUEUE: u8 = 3;
     pub const QUEUE_DELETED: u8 = 4;
+    /// A vhost and everything in it went; records naming it before this one are history.
+    pub const VHOST_DELETED: u8 = 5;
 }
 
 /// Kinds in `messages/`.
@@ -43,6 +45,7 @@ pub(super) enum MetaRecord {
     QueueDeleted {
         id: u64,
     },
+    VhostDeleted(ShortStr),
 }
 
 pub(super) fn encode_vhost(name: &ShortStr) -> Bytes {
@@ -84,6 +87,9 @@ pub(super) fn decode_meta(kind: u8, mut payload: Bytes) -> Result<MetaRecord, Ma
             let method = take_method(payload).ok_or_else(bad)?;
             Ok(MetaRecord::Queue { vhost, id, method })
         }
+        meta_kind::VHOST_DELETED => Ok(MetaRecord::VhostDeleted(
+            take_short(&mut payload).ok_or_else(bad)?,
+        )),
         meta_kind::QUEUE_DELETED => Ok(MetaRecord::QueueDeleted {
             id: take_u64(&mut payload).ok_or_else(bad)?,
         }),

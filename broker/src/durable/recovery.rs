@@ -145,11 +145,21 @@ pub(crate) fn rebuild(
             MetaRecord::Vhost(name) => {
                 broker.add_vhost(&name.to_string_lossy());
             }
+            MetaRecord::VhostDeleted(name) => {
+                if let Some(vhost) = broker.vhost(name.as_bytes()) {
+                    queues.retain(|_, queue| queue.vhost != vhost.name);
+                    broker.forget_vhost(&vhost);
+                }
+            }
             MetaRecord::Queue { vhost, id, method } => {
                 let Method::QueueDeclare(declare) = method else {
                     continue;
                 };
-                let vhost = broker.add_vhost(&vhost.to_string_lossy());
+                // Records of a vhost deleted earlier in the log (a connection still open on it
+                // when it went) are history too.
+                let Some(vhost) = broker.vhost(vhost.as_bytes()) else {
+                    continue;
+                };
                 let spec = QueueSpec {
                     name: &declare.queue,
                     passive: false,
@@ -175,7 +185,9 @@ pub(crate) fn rebuild(
                 }
             }
             MetaRecord::Method { vhost, method } => {
-                let vhost = broker.add_vhost(&vhost.to_string_lossy());
+                let Some(vhost) = broker.vhost(vhost.as_bytes()) else {
+                    continue;
+                };
                 if let Err(err) = replay(&vhost, method) {
                     warn!(vhost = %vhost.name, "cannot replay a topology change: {}", err.detail);
                 }

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
@@ -760,4 +762,27 @@ impl Watched {
         .expect("a message");
         get_ok.delivery_tag()
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the rmqd binary
+
+/// The rmqd binary: `RMQD_BIN`, or built now next to this test (a no-op when up to date).
+pub fn rmqd_binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("RMQD_BIN") {
+        return PathBuf::from(bin);
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building rmqd failed");
+    // target/<profile>/deps/<this test> -> target/<profile>/rmqd
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    profile_dir.join("rmqd")
 }

@@ -1,0 +1,102 @@
+//! What a broker starts with, as RabbitMQ's `default_user`, `default_pass`, `default_vhost`
+//! and `loopback_users` settings describe it, plus extra users and vhosts.
+
+use crate::broker::Broker;
+
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub default_user: String,
+    pub default_pass: String,
+    pub default_vhost: String,
+    /// Further users, each with full permissions on every vhost created here.
+    pub users: Vec<(String, String)>,
+    pub vhosts: Vec<String>,
+    /// Users that may log in only from a loopback address; RabbitMQ's default is guest.
+    pub loopback_users: Vec<String>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            default_user: "guest".to_string(),
+            default_pass: "guest".to_string(),
+            default_vhost: "/".to_string(),
+            users: Vec::new(),
+            vhosts: Vec::new(),
+            loopback_users: vec!["guest".to_string()],
+        }
+    }
+}
+
+impl Setup {
+    /// Every vhost, the default one first.
+    pub fn all_vhosts(&self) -> Vec<String> {
+        let mut vhosts = vec![self.default_vhost.clone()];
+        vhosts.extend(
+            self.vhosts
+                .iter()
+                .filter(|v| **v != self.default_vhost)
+                .cloned(),
+        );
+        vhosts
+    }
+
+    pub fn apply(&self, broker: &Broker) {
+        let vhosts = self.all_vhosts();
+        for vhost in &vhosts {
+            broker.add_vhost(vhost);
+        }
+        let default = (self.default_user.clone(), self.default_pass.clone());
+        for (name, password) in std::iter::once(&default).chain(&self.users) {
+            broker.users.add(name, password);
+            for vhost in &vhosts {
+                broker.users.grant(name, vhost);
+            }
+        }
+        broker.users.set_loopback_only(&self.loopback_users);
+    }
+}
+
+/// An `amqp://` URL for a client, with the parts percent-encoded as the AMQP URI spec asks.
+/// The default vhost "/" is left out (the spec's default) rather than written "%2F", which
+/// some clients (amqprs) do not decode.
+pub fn amqp_url(host: &str, port: u16, user: &str, password: &str, vhost: &str) -> String {
+    let base = format!(
+        "amqp://{}:{}@{host}:{port}",
+        percent_encode(user),
+        percent_encode(password)
+    );
+    match vhost {
+        "/" => base,
+        _ => format!("{base}/{}", percent_encode(vhost)),
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_encode_the_default_vhost_and_odd_credentials() {
+        assert_eq!(
+            amqp_url("127.0.0.1", 5672, "guest", "guest", "/"),
+            "amqp://guest:guest@127.0.0.1:5672"
+        );
+        assert_eq!(
+            amqp_url("localhost", 1, "a@b", "p:w/d", "/test"),
+            "amqp://a%40b:p%3Aw%2Fd@localhost:1/%2Ftest"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! The binary as another language's test suite starts it: `rmqd --port 0 --ephemeral` prints
+//! its URL once it accepts connections, stops when its stdin closes or its parent exits, and
+//! takes vhost commands on its ctl socket.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{WAIT, amqp_error, connect_url, open_channel, rmqd_binary};
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+
+/// `rmqd --port 0 --ephemeral` with piped stdin and stdout.
+fn spawn(extra: &[&str]) -> Child {
+    Command::new(rmqd_binary())
+        .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
+        .args(["--log-level", "warn"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("rmqd starts")
+}
+
+fn ready_line(stdout: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read stdout");
+    assert!(line.ends_with('\n'), "one whole line: {line:?}");
+    line.trim_end().to_string()
+}
+
+fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "rmqd did not exit after {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One ctl command over the admin socket; returns the JSON response.
+fn ctl(socket: &Path, request: &str) -> String {
+    let mut stream = UnixStream::connect(socket).expect("the ctl socket accepts");
+    stream.write_all(request.as_bytes()).expect("send");
+    stream.write_all(b"\n").expect("send");
+    let mut response = String::new();
+    BufReader::new(stream)
+        .read_line(&mut response)
+        .expect("response");
+    response
+}
+
+#[tokio::test]
+async fn prints_a_url_that_connects_and_stops_when_stdin_closes() {
+    let mut child = spawn(&[]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let url = ready_line(&mut stdout);
+    assert!(url.starts_with("amqp://guest:guest@127.0.0.1:"), "{url}");
+
+    let conn = connect_url(&url).await.expect("the printed URL connects");
+    open_channel(&conn).await;
+
+    drop(child.stdin.take());
+    let status = wait_exit(&mut child, "its stdin closed");
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("read the rest");
+    assert_eq!(rest, "", "stdout carries only the ready line");
+}
+
+#[test]
+fn writes_the_ready_file_and_keeps_running_with_stdin_from_dev_null() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ready = dir.path().join("ready");
+    let mut child = Command::new(rmqd_binary())
+        .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rmqd starts");
+    let deadline = Instant::now() + WAIT;
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "no ready file");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let url = std::fs::read_to_string(&ready).expect("ready file");
+    let port = url
+        .trim_end()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("the URL ends with the port");
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening when the file appears");
+
+    // A daemon's stdin is /dev/null: that must not look like a starter going away.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().expect("wait").is_none(), "rmqd exited");
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+}
+
+#[test]
+fn exits_with_its_parent() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ready = dir.path().join("ready");
+    // The parent shell starts rmqd in the background, says its pid, and exits a moment later.
+    let script = format!(
+        "'{}' --port 0 --ephemeral --bind 127.0.0.1 --exit-with-parent --ready-file '{}' \
+         </dev/null >/dev/null 2>&1 & echo $!; sleep 0.5",
+        rmqd_binary().display(),
+        ready.display()
+    );
+    let parent = Command::new("sh")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sh starts");
+    let out = parent.wait_with_output().expect("the parent exits");
+    let pid: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the parent printed rmqd's pid");
+    assert!(ready.exists(), "rmqd was running before its parent exited");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Gone, or a zombie waiting for a reaper that is not ours.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().next());
+        if stat.is_empty() || state == Some("Z") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "rmqd outlived its parent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn ctl_socket_adds_and_deletes_vhosts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("ctl.sock");
+    let mut child = spawn(&["--ctl-socket", socket.to_str().expect("utf-8 path")]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let url = ready_line(&mut stdout);
+    let vhost_url = format!("{url}/tenant-a");
+
+    let refused = connect_url(&vhost_url)
+        .await
+        .expect_err("no such vhost yet");
+    assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
+
+    assert_eq!(
+        ctl(&socket, r#"{"command":"add_vhost","args":["tenant-a"]}"#),
+        "{\"ok\":true}\n"
+    );
+    let denied = connect_url(&vhost_url)
+        .await
+        .expect_err("no permissions yet");
+    assert_eq!(amqp_error(&denied).map(|(code, _)| code), Some(530));
+    assert_eq!(
+        ctl(
+            &socket,
+            r#"{"command":"set_permissions","vhost":"tenant-a","args":["guest",".*",".*",".*"]}"#
+        ),
+        "{\"ok\":true}\n"
+    );
+    let conn = connect_url(&vhost_url)
+        .await
+        .expect("connects to the new vhost");
+    let ch = open_channel(&conn).await;
+    ch.queue_declare(
+        "q".into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("declare");
+
+    assert_eq!(
+        ctl(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#),
+        "{\"ok\":true}\n"
+    );
+    let deadline = Instant::now() + WAIT;
+    while conn.status().connected() {
+        assert!(
+            Instant::now() < deadline,
+            "the connection outlived its vhost"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        ctl(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#)
+            .contains("does not exist")
+    );
+
+    drop(child.stdin.take());
+    assert!(wait_exit(&mut child, "its stdin closed").success());
+    assert!(!socket.exists(), "the socket file is removed on exit");
+}
