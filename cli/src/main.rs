@@ -10,13 +10,16 @@ use rmqd_broker::admin::socket::AdminSocket;
 use rmqd_broker::{Broker, BrokerConfig, Setup, amqp_url};
 use tracing::{error, info};
 
+mod ctl;
 mod lifetime;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "rmqd",
     version,
-    about = "A self-contained AMQP 0-9-1 message broker"
+    about = "A self-contained AMQP 0-9-1 message broker",
+    after_help = "Administer a running rmqd with `rmqd ctl COMMAND` (rabbitmqctl's commands; \
+                  `rmqd ctl --help`)."
 )]
 struct Args {
     /// TCP port for AMQP connections.
@@ -105,7 +108,13 @@ fn default_data_dir() -> PathBuf {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "ctl") {
+        argv.remove(0);
+        let data_dir = default_data_dir();
+        return ctl::main(argv, data_dir.join("rmqd.sock"));
+    }
+    let args = Args::parse_from(argv);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
     // Logs go to stderr: stdout carries only the ready line, for whoever started rmqd.
