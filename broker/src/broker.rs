@@ -207,6 +207,7 @@ impl Broker {
             });
         }
         vhost.delete_everything();
+        self.users.forget_vhost(&name.to_string_lossy());
         info!(vhost = %name, "vhost deleted");
         true
     }

@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::broker::{Broker, BrokerConfig};
+use crate::definitions::{self, Definitions};
 use crate::server;
 use crate::setup::{Setup, amqp_url};
 
@@ -44,6 +45,8 @@ pub struct EmbeddedBrokerBuilder {
     setup: Setup,
     port: u16,
     data_dir: Option<PathBuf>,
+    definitions: Vec<Definitions>,
+    definition_files: Vec<PathBuf>,
 }
 
 impl EmbeddedBroker {
@@ -183,6 +186,19 @@ impl EmbeddedBrokerBuilder {
         self
     }
 
+    /// Users, vhosts, permissions, exchanges, queues and bindings to load at start, in
+    /// RabbitMQ's definitions format.
+    pub fn definitions(mut self, definitions: Definitions) -> Self {
+        self.definitions.push(definitions);
+        self
+    }
+
+    /// A RabbitMQ definitions file (`rabbitmqctl export_definitions`) to load at start.
+    pub fn definitions_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.definition_files.push(path.as_ref().to_path_buf());
+        self
+    }
+
     /// Starts the broker on the caller's tokio runtime.
     pub async fn start(self) -> io::Result<EmbeddedBroker> {
         let user = self.setup.default_user.clone();
@@ -224,6 +240,12 @@ impl EmbeddedBrokerBuilder {
             Some(dir) => Broker::open(self.config.clone(), dir).map_err(io::Error::other)?,
         };
         self.setup.apply(&broker);
+        for defs in &self.definitions {
+            definitions::import(&broker, defs).map_err(io::Error::other)?;
+        }
+        for path in &self.definition_files {
+            definitions::load_file(&broker, path).map_err(io::Error::other)?;
+        }
         Ok(broker)
     }
 }

@@ -24,7 +24,10 @@ mod setup;
 pub mod store;
 mod vhost;
 
-pub use auth::{LoginError, Users};
+pub use auth::{
+    HashingAlgorithm, LoginError, PasswordHash, Permissions, User, UserError, UserPermissions,
+    Users,
+};
 pub use broker::{Broker, BrokerConfig};
 pub use connection::{Connection, ConnectionId};
 pub use embedded::{EmbeddedBroker, EmbeddedBrokerBuilder, IsolatedVhost};

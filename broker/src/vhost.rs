@@ -503,6 +503,14 @@ impl Vhost {
         Ok(Arc::clone(queue))
     }
 
+    /// Calls `f` with each exchange, its bindings included, under the topology's read lock:
+    /// for listings and definitions export.
+    pub(crate) fn for_each_exchange(&self, mut f: impl FnMut(&Exchange)) {
+        for exchange in self.topology.read().exchanges.values() {
+            f(exchange);
+        }
+    }
+
     pub fn queues(&self) -> Vec<Arc<Queue>> {
         self.topology.read().queues.values().cloned().collect()
     }

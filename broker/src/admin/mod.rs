@@ -6,6 +6,7 @@ pub mod socket;
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Permissions;
 use crate::broker::Broker;
 
 /// One command: `{"command": "add_vhost", "args": ["test"], "vhost": "/"}`, where `vhost` is
@@ -101,9 +102,10 @@ pub fn execute(broker: &Broker, request: &Request) -> Response {
             if broker.vhost(vhost.as_bytes()).is_none() {
                 return Response::failed(format!("Virtual host '{vhost}' does not exist"));
             }
-            match grant_pending(broker, user, vhost, configure, write, read) {
-                true => Response::done(),
-                false => Response::failed(format!("User '{user}' does not exist")),
+            let permissions = Permissions::new(configure, write, read);
+            match broker.users.set_permissions(user, vhost, permissions) {
+                Ok(()) => Response::done(),
+                Err(err) => Response::failed(err.to_string()),
             }
         }
         (command, _) if KNOWN.contains(&command) => {
@@ -122,9 +124,3 @@ const KNOWN: &[&str] = &[
     "delete_vhost",
     "set_permissions",
 ];
-
-// PENDING: replaced by Users::set_permissions once auth.rs keeps permission regexes.
-fn grant_pending(broker: &Broker, user: &str, vhost: &str, _c: &str, _w: &str, _r: &str) -> bool {
-    broker.users.grant(user, vhost);
-    true
-}

@@ -1,0 +1,90 @@
+//! Definitions through the crate's public API only, as the CLI uses it: load RabbitMQ's export
+//! from a file, log in, see the queues, export again.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use bytes::Bytes;
+use rmqd_broker::definitions::{self, Definitions, DefinitionsError};
+use rmqd_broker::{Broker, BrokerConfig};
+use rmqd_codec::FieldValue;
+
+fn fixture_path() -> &'static Path {
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/rabbitmq-3.10.8-definitions.json"
+    ))
+}
+
+fn logs_in(broker: &Broker, user: &str, password: &str) -> bool {
+    let response = Bytes::from(format!("\0{user}\0{password}"));
+    broker
+        .users
+        .login(b"PLAIN", &response, Ipv4Addr::LOCALHOST.into())
+        .is_ok()
+}
+
+#[test]
+fn rabbitmq_export_loads_from_a_file_and_its_users_log_in() {
+    let broker = Broker::new(BrokerConfig::default());
+    let summary = definitions::load_file(&broker, fixture_path()).unwrap();
+    assert_eq!(
+        summary.to_string(),
+        "4 users, 3 vhosts, 6 permissions, 8 exchanges, 7 queues, 10 bindings; not applied yet: \
+         1 policy, 1 parameter, 1 global parameter, 1 topic permission"
+    );
+    assert!(logs_in(&broker, "alice", "alice-secret"));
+    assert!(logs_in(&broker, "bob", "bøb-secret"));
+    assert!(!logs_in(&broker, "bob", "bob-secret"));
+    assert!(broker.users.may_access("bob", "orders"));
+    assert!(!broker.users.may_access("bob", "/"));
+
+    let analytics = broker.vhost(b"analytics").unwrap();
+    let events = analytics
+        .queues()
+        .into_iter()
+        .find(|q| q.name.as_bytes() == b"events")
+        .unwrap();
+    assert_eq!(
+        events.arguments.get("x-max-length-bytes"),
+        Some(&FieldValue::I64(1_048_576))
+    );
+    assert_eq!(
+        events.arguments.get("x-overflow"),
+        Some(&FieldValue::from("reject-publish"))
+    );
+}
+
+#[test]
+fn export_text_reads_back_as_the_same_definitions() {
+    let broker = Broker::new(BrokerConfig::default());
+    definitions::load_file(&broker, fixture_path()).unwrap();
+    let exported = definitions::export(&broker);
+    let text = exported.to_json_pretty();
+    assert_eq!(Definitions::from_json(&text).unwrap(), exported);
+    assert_eq!(exported.users.len(), 4);
+    assert_eq!(exported.queues.len(), 7);
+    assert!(text.contains("\"product_name\": \"rmqd\""));
+}
+
+#[test]
+fn errors_name_what_is_wrong() {
+    let broker = Broker::new(BrokerConfig::default());
+    let err = Definitions::from_json("{\"vhosts\": [").unwrap_err();
+    assert!(
+        matches!(err, DefinitionsError::Json { line: 1, .. }),
+        "{err:?}"
+    );
+    let defs = Definitions::from_json(
+        r#"{"vhosts": [{"name": "/"}],
+            "bindings": [{"source": "amq.topic", "vhost": "/", "destination": "gone",
+                          "destination_type": "queue", "routing_key": "a.#"}]}"#,
+    )
+    .unwrap();
+    let err = definitions::import(&broker, &defs).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "binding from exchange 'amq.topic' to queue 'gone' with routing key 'a.#' in vhost '/': \
+         destination queue 'gone' does not exist"
+    );
+}
