@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+pub use rmqd_broker::definitions::Definitions;
 pub use rmqd_broker::{
     Broker, BrokerConfig, EmbeddedBroker, EmbeddedBrokerBuilder, IsolatedVhost, amqp_url,
 };

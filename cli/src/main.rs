@@ -70,6 +70,10 @@ struct Args {
     /// Keep everything in memory and nothing on disk (tests, embedded use).
     #[arg(long)]
     ephemeral: bool,
+    /// A RabbitMQ definitions file (users, vhosts, permissions, exchanges, queues, bindings)
+    /// to load before accepting connections. May be repeated.
+    #[arg(long = "definitions", value_name = "FILE")]
+    definitions: Vec<PathBuf>,
     /// Once listening, also write the AMQP URL (the line printed on stdout) to this file.
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
@@ -175,6 +179,15 @@ async fn run(args: Args) -> ExitCode {
         setup.users.push((name.to_string(), password.to_string()));
     }
     setup.apply(&broker);
+    for path in &args.definitions {
+        match rmqd_broker::definitions::load_file(&broker, path) {
+            Ok(summary) => info!("loaded definitions from {}: {summary}", path.display()),
+            Err(err) => {
+                error!("cannot load definitions from {}: {err}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
 
     let ctl_path = args
         .ctl_socket

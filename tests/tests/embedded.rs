@@ -178,3 +178,30 @@ fn a_blocking_start_serves_clients_on_other_runtimes() {
         assert!(conn.status().connected());
     });
 }
+
+#[tokio::test]
+async fn builder_preloads_rabbitmq_definitions() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json");
+    let broker = EmbeddedBroker::builder()
+        .definitions_file(&fixture)
+        .start()
+        .await
+        .expect("broker starts with the definitions");
+    let url = rmqd::amqp_url(
+        "127.0.0.1",
+        broker.port(),
+        "alice",
+        "alice-secret",
+        "orders",
+    );
+    let conn = lapin_connect(&url).await;
+    let ch = conn.create_channel().await.expect("channel");
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare("orders.dead".into(), passive, FieldTable::default())
+        .await
+        .expect("the queue from the definitions exists");
+}

@@ -264,3 +264,67 @@ fn rmqd_ctl_prints_as_rabbitmqctl_does_and_says_when_no_daemon_runs() {
     drop(child.stdin.take());
     assert!(wait_exit(&mut child, "its stdin closed").success());
 }
+
+/// Exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8.
+fn rabbitmq_definitions() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json")
+}
+
+#[tokio::test]
+async fn loads_a_rabbitmq_definitions_file_before_the_first_connection() {
+    let fixture = rabbitmq_definitions();
+    let mut child = spawn(&["--definitions", fixture.to_str().expect("utf-8 path")]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let url = ready_line(&mut stdout);
+    let port = url.rsplit(':').next().expect("port");
+
+    // alice's password hash and her permissions on "orders" came from RabbitMQ's export.
+    let conn = connect_url(&format!(
+        "amqp://alice:alice-secret@127.0.0.1:{port}/orders"
+    ))
+    .await
+    .expect("alice logs in with the password she had on RabbitMQ");
+    let ch = open_channel(&conn).await;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    ch.queue_declare("orders.created".into(), passive, FieldTable::default())
+        .await
+        .expect("the queue exists before any client declared it");
+
+    drop(child.stdin.take());
+    assert!(wait_exit(&mut child, "its stdin closed").success());
+}
+
+#[test]
+fn refuses_to_start_with_a_broken_definitions_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = dir.path().join("defs.json");
+    std::fs::write(&broken, "{\"queues\": [}").expect("write");
+    let out = Command::new(rmqd_binary())
+        .args([
+            "--port",
+            "0",
+            "--ephemeral",
+            "--bind",
+            "127.0.0.1",
+            "--definitions",
+        ])
+        .arg(&broken)
+        .stdin(Stdio::null())
+        .output()
+        .expect("rmqd runs");
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "never said it was ready"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot load definitions") && err.contains("line 1"),
+        "{err}"
+    );
+}
