@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Event, Notice, Recorder, WAIT, amqp_error, connect_url, consume, next_notice, open_channel,
-    rmqd_binary, within,
+    Event, Notice, Recorder, WAIT, amqp_error, connect_url, consume, ctl, next_notice,
+    open_channel, rmqd_binary, within,
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -619,4 +619,51 @@ async fn the_topology_log_is_rewritten_to_what_exists() {
         missing.err().and_then(|e| amqp_error(&e)).map(|(c, _)| c),
         Some(404)
     );
+}
+
+#[tokio::test]
+async fn a_deleted_vhost_stays_deleted_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("rmqd.sock");
+    let grant = r#"{"command":"set_permissions","vhost":"tenant","args":["guest",".*",".*",".*"]}"#;
+    let daemon = Daemon::start(dir.path()).await;
+    assert!(ctl(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#).contains("true"));
+    assert!(ctl(&socket, grant).contains("true"));
+    let tenant_url = format!("amqp://guest:guest@127.0.0.1:{}/tenant", daemon.port);
+    let conn = connect_url(&tenant_url)
+        .await
+        .expect("connects to the new vhost");
+    let ch = open_channel(&conn).await;
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirm.select");
+    declare_durable(&ch).await;
+    publish_confirmed(&ch, (0..3u64).map(|n| n.to_be_bytes().to_vec())).await;
+    assert!(ctl(&socket, r#"{"command":"delete_vhost","args":["tenant"]}"#).contains("true"));
+    daemon.kill_9();
+
+    let daemon = Daemon::start(dir.path()).await;
+    let tenant_url = format!("amqp://guest:guest@127.0.0.1:{}/tenant", daemon.port);
+    let refused = connect_url(&tenant_url)
+        .await
+        .expect_err("the vhost is gone");
+    assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
+    // Recreated under the same name, it starts empty and without permissions.
+    assert!(ctl(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#).contains("true"));
+    let refused = connect_url(&tenant_url)
+        .await
+        .expect_err("no permissions carried over");
+    assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
+    assert!(ctl(&socket, grant).contains("true"));
+    let conn = connect_url(&tenant_url).await.expect("connects");
+    let ch = open_channel(&conn).await;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let gone = ch
+        .queue_declare(QUEUE.into(), passive, FieldTable::default())
+        .await
+        .expect_err("the durable queue went with its vhost");
+    assert_eq!(amqp_error(&gone).map(|(code, _)| code), Some(404));
 }

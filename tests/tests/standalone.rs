@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{WAIT, amqp_error, connect_url, open_channel, rmqd_binary};
+use common::{WAIT, amqp_error, connect_url, ctl, open_channel, rmqd_binary};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
@@ -42,18 +41,6 @@ fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
         assert!(Instant::now() < deadline, "rmqd did not exit after {what}");
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// One ctl command over the admin socket; returns the JSON response.
-fn ctl(socket: &Path, request: &str) -> String {
-    let mut stream = UnixStream::connect(socket).expect("the ctl socket accepts");
-    stream.write_all(request.as_bytes()).expect("send");
-    stream.write_all(b"\n").expect("send");
-    let mut response = String::new();
-    BufReader::new(stream)
-        .read_line(&mut response)
-        .expect("response");
-    response
 }
 
 #[tokio::test]

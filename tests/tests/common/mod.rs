@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::fmt::Debug;
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -785,4 +786,17 @@ pub fn rmqd_binary() -> PathBuf {
         .and_then(Path::parent)
         .expect("test binary lives in target/<profile>/deps");
     profile_dir.join("rmqd")
+}
+
+/// One ctl command over the admin socket; returns the JSON response.
+pub fn ctl(socket: &Path, request: &str) -> String {
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(socket).expect("the ctl socket accepts");
+    stream.write_all(request.as_bytes()).expect("send");
+    stream.write_all(b"\n").expect("send");
+    let mut response = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut response)
+        .expect("response");
+    response
 }
