@@ -110,15 +110,17 @@ impl Drop for EmbeddedBroker {
             let _ = stop.send(());
         }
         if let Some(runtime) = self.runtime.take() {
+            // Let connections take their connection.close, as on the async path. A thread of
+            // its own may block even when this drop runs inside an async test.
             let served = self.served.take();
-            match (tokio::runtime::Handle::try_current(), served) {
-                // Let connections take their connection.close, as on the async path.
-                (Err(_), Some(served)) => {
-                    let _ = runtime.block_on(served);
-                }
-                // Blocking inside an async context would panic.
-                _ => runtime.shutdown_background(),
-            }
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    if let Some(served) = served {
+                        let _ = runtime.block_on(served);
+                    }
+                    runtime.shutdown_background();
+                });
+            });
         }
     }
 }
@@ -222,14 +224,22 @@ impl EmbeddedBrokerBuilder {
         })
     }
 
-    /// Starts the broker on a runtime of its own, for tests that are not async.
+    /// Starts the broker on a runtime of its own: for tests that are not async, or that want
+    /// the broker off their own runtime. Callable from anywhere, async code included.
     pub fn start_blocking(self) -> io::Result<EmbeddedBroker> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("rmqd-embedded")
             .enable_all()
             .build()?;
-        let mut embedded = runtime.block_on(self.start())?;
+        // block_on panics on a thread that already drives a runtime; a fresh thread never does.
+        let started = std::thread::scope(|scope| {
+            scope
+                .spawn(|| runtime.block_on(self.start()))
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the broker's start panicked")))
+        });
+        let mut embedded = started?;
         embedded.runtime = Some(runtime);
         Ok(embedded)
     }
