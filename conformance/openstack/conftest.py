@@ -1,12 +1,15 @@
-"""Fixtures: the broker (started here when RMQD_BIN is set), names, transports, workers.
+"""Fixtures: the broker (started here, through the pytest-rmqd plugin, when given rmqd), names,
+transports, workers.
 
 Environment:
-  RMQD_BIN   path to an rmqd binary: each test module starts its own rmqd on 127.0.0.1:AMQP_PORT
-             (a free port when AMQP_PORT is unset) and stops it (SIGTERM) afterwards. The
-             reconnection test restarts it.
+  RMQD_BIN   path to an rmqd binary (or pytest-rmqd's --rmqd-bin=PATH): each test module starts
+             its own rmqd, with the plugin's rmqd_factory, on 127.0.0.1:AMQP_PORT (a free port
+             when AMQP_PORT is unset) and stops it (SIGTERM) afterwards. The reconnection test
+             restarts it. Needs the plugin: pip install ./python/pytest-rmqd.
   AMQP_PORT  the broker's port. Without RMQD_BIN the tests use the broker already listening
              there (default 5672), e.g. RabbitMQ, and skip the test that restarts the broker.
-  RMQD_LOG   where rmqd's output goes (appended); default: a temporary file.
+  RMQD_LOG   where rmqd's output goes (appended); default: a temporary file, deleted with the
+             broker.
 """
 
 import json
@@ -16,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -45,12 +47,6 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what='condition'):
         time.sleep(interval)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def _port_open(port):
     try:
         with socket.create_connection((HOST, port), timeout=0.5):
@@ -59,70 +55,66 @@ def _port_open(port):
         return False
 
 
-class Broker:
-    """The broker under test. owned: started (and restartable) by this suite."""
+def _wants_rmqd(config):
+    return bool(os.environ.get('RMQD_BIN') or (
+        config.pluginmanager.has_plugin('rmqd') and config.getoption('rmqd_bin')))
 
-    def __init__(self):
-        self.binary = os.environ.get('RMQD_BIN') or None
-        self.owned = self.binary is not None
+
+class Broker:
+    """The broker under test. owned: started (and restartable) by this suite, as an rmqd of
+    pytest-rmqd's rmqd_factory (a pytest_rmqd.Rmqd: it keeps its port across restarts)."""
+
+    def __init__(self, factory=None):
+        self.owned = factory is not None
         port = os.environ.get('AMQP_PORT')
-        self.port = int(port) if port else (_free_port() if self.owned else 5672)
-        self.url = f'amqp://guest:guest@{HOST}:{self.port}//'
-        self.log_path = os.environ.get('RMQD_LOG') or os.path.join(
-            tempfile.gettempdir(), f'rmqd-openstack-{self.port}.log')
-        self.proc = None
+        self.server = None
+        if self.owned:
+            self.server = factory(port=int(port) if port else 0,
+                                  log_file=os.environ.get('RMQD_LOG') or None,
+                                  startup_timeout=START_TIMEOUT, start=False)
+            self.port = None
+        else:
+            self.port = int(port) if port else 5672
+        self.url = None
 
     def start(self):
         if not self.owned:
             if not _port_open(self.port):
                 pytest.exit(f'no broker listens on {HOST}:{self.port}', returncode=3)
-            return
-        cmd = [self.binary, '--port', str(self.port), '--bind', HOST, '--log-level', 'warn',
-               '--ephemeral']
-        with open(self.log_path, 'a') as log:
-            log.write(f'$ {" ".join(cmd)}\n')
-            log.flush()
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _port_open(self.port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f'rmqd exited {self.proc.returncode} at start-up; see '
-                                   f'{self.log_path}')
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f'rmqd did not listen on {self.port} within '
-                                   f'{START_TIMEOUT}s; see {self.log_path}')
-            time.sleep(0.02)
+        else:
+            self.server.start()
+            self.port = self.server.port
+        self.url = f'amqp://guest:guest@{HOST}:{self.port}//'
 
     def stop(self):
-        """SIGTERM, as a service manager stops it; returns how long it took to exit."""
-        if self.proc is None:
+        """SIGTERM, as a service manager stops it; returns how long it took to exit (raises
+        when rmqd had to be killed after STOP_TIMEOUT)."""
+        if self.server is None:
             return 0.0
-        t = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise RuntimeError(f'rmqd ignored SIGTERM for {STOP_TIMEOUT}s (killed)')
-        self.proc = None
-        return time.monotonic() - t
+        return self.server.stop(STOP_TIMEOUT)
 
     def restart(self):
         assert self.owned
         self.stop()
         self.start()
 
+    def close(self):
+        if self.server is not None:
+            self.server.close()
+
 
 @pytest.fixture(scope='module')
-def broker():
-    b = Broker()
+def broker(request):
+    factory = None
+    if _wants_rmqd(request.config):
+        if not request.config.pluginmanager.has_plugin('rmqd'):
+            pytest.exit('RMQD_BIN is set but the pytest-rmqd plugin, which starts rmqd, is not '
+                        'installed: pip install ./python/pytest-rmqd', returncode=4)
+        factory = request.getfixturevalue('rmqd_factory')
+    b = Broker(factory)
     b.start()
     yield b
-    b.stop()
+    b.close()
 
 
 class Admin:

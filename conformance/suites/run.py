@@ -9,9 +9,19 @@ registries (PyPI via pip, crates.io via cargo), with their tests unchanged:
   lapin    lapin 4.12.3 (crates.io)   tests/*.rs
   amqprs   amqprs 2.1.5 (crates.io)   tests/*.rs
 
-and one suite of our own, `openstack` (conformance/openstack/): OpenStack's RPC and
-notification traffic as oslo.messaging produces it with kombu 5.7.0. It starts (and restarts)
-rmqd itself, from RMQD_BIN on AMQP_PORT.
+and suites of our own:
+
+  openstack    conformance/openstack/: OpenStack's RPC and notification traffic as
+               oslo.messaging produces it with kombu 5.7.0. It starts (and restarts) rmqd
+               itself, from RMQD_BIN on AMQP_PORT, through the pytest-rmqd plugin.
+  tutorials    conformance/tutorials/: RabbitMQ's six tutorials with pika and kombu, a vhost
+               per test (pytest-rmqd's rmqd_vhost).
+  pytest-rmqd  python/pytest-rmqd/tests/: the pytest plugin's own tests (pika, kombu,
+               aio-pika, pytester). Only with --broker rmqd.
+
+rmqd is started through pytest-rmqd (python/pytest-rmqd, installed into every Python suite's
+virtualenv): by the plugin inside pytest for the Python suites, by its launcher
+(pytest_rmqd.launcher, standard library only, imported from the source tree) for the crates.
 
 Everything is downloaded and built under target/conformance/ of the workspace. Python suites get
 a virtualenv each (target/conformance/venv/<suite>); the crates are unpacked by cargo itself
@@ -30,9 +40,11 @@ See README.md in this directory.
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -48,6 +60,15 @@ ROOT = HERE.parents[1]
 CACHE = ROOT / 'target' / 'conformance'
 EXPECTED_MD = HERE / 'EXPECTED.md'
 
+# The pytest plugin that starts rmqd, installed into each Python suite's venv; its launcher
+# (standard library only) starts rmqd for the crates' suites, imported from the source tree.
+PLUGIN = ROOT / 'python' / 'pytest-rmqd'
+# Its build backend, for `pip install --no-build-isolation` (no unpinned download at build time).
+PLUGIN_BUILD_PINS = ['flit_core==4.2.0']
+sys.dont_write_bytecode = True          # keep the source tree free of __pycache__
+sys.path.insert(0, str(PLUGIN / 'src'))
+from pytest_rmqd.launcher import Rmqd as RmqdServer, RmqdError  # noqa: E402
+
 HOST = '127.0.0.1'
 # Users the suites log in as, created at rmqd start-up; guest/guest on vhost / is rmqd's default.
 # amqprs's tests hard-code user/bitnami (upstream runs them against the bitnami RabbitMQ image).
@@ -61,6 +82,9 @@ PY_SUITES = {
         'pins': ['amqp==5.4.2', 'vine==5.1.0', 'pytest==8.0.0', 'pluggy==1.7.0',
                  'iniconfig==2.3.1', 'packaging==26.3', 'pytest-timeout==2.4.0'],
         'tests': ['t/integration'],
+        # The session's rmqd from pytest-rmqd; conformance_plugin exports its port as
+        # RABBITMQ_HOST / RABBITMQ_5672_TCP, what the suite reads.
+        'broker': 'plugin',
     },
     'kombu': {
         'dist': 'kombu',
@@ -70,14 +94,32 @@ PY_SUITES = {
                  'pluggy==1.7.0', 'iniconfig==2.3.1', 'packaging==26.3', 'Pygments==2.21.0',
                  'pytest-timeout==2.4.0'],
         'tests': ['t/integration/test_py_amqp.py'],
+        'broker': 'plugin',
     },
     'openstack': {
         # Ours, not a published suite: no sdist; pins from its own requirements file.
         'local': ROOT / 'conformance' / 'openstack',
         'requirements': ROOT / 'conformance' / 'openstack' / 'requirements.txt',
         'tests': ['.'],
-        # Starts rmqd itself (RMQD_BIN, AMQP_PORT): its reconnection test restarts the broker.
-        'owns_broker': True,
+        # Starts rmqd itself (RMQD_BIN, AMQP_PORT; with pytest-rmqd's rmqd_factory, one per
+        # module): its reconnection test restarts the broker.
+        'broker': 'suite',
+    },
+    'tutorials': {
+        # Ours: the RabbitMQ tutorials (also run by `cargo test`, against an in-process rmqd).
+        'local': ROOT / 'conformance' / 'tutorials',
+        'requirements': ROOT / 'conformance' / 'requirements.txt',
+        'tests': ['.'],
+        # Its conftest asks pytest-rmqd for a vhost per test (AMQP_URL with --broker external).
+        'broker': 'suite',
+    },
+    'pytest-rmqd': {
+        # The plugin's own tests; they start rmqd (and fake ones) themselves.
+        'local': PLUGIN,
+        'requirements': PLUGIN / 'tests' / 'requirements.txt',
+        'tests': ['tests'],
+        'broker': 'suite',
+        'rmqd_only': True,
     },
 }
 
@@ -97,12 +139,13 @@ CRATE_SUITES = {
     },
 }
 
-ALL_SUITES = list(PY_SUITES) + list(CRATE_SUITES)
+# In the order they run (the suites added with pytest-rmqd last).
+ALL_SUITES = ['py-amqp', 'kombu', 'openstack', 'lapin', 'amqprs', 'tutorials', 'pytest-rmqd']
+assert sorted(ALL_SUITES) == sorted([*PY_SUITES, *CRATE_SUITES])
 
 PYTEST_TIMEOUT = 120      # per test (pytest-timeout)
 SUITE_TIMEOUT = 900       # per pytest run / per test binary
 BROKER_START_TIMEOUT = 15
-BROKER_STOP_TIMEOUT = 10
 
 
 class SetupError(Exception):
@@ -172,44 +215,35 @@ def port_open(port):
 
 
 class Rmqd:
+    """rmqd for a crate's suite, on a given port (amqprs's is compiled into its tests), started
+    with pytest-rmqd's launcher."""
+
     def __init__(self, binary, port, logfile):
-        self.binary, self.port, self.logfile = binary, port, logfile
-        self.proc = None
+        self.server = RmqdServer(binary, port=port, args=rmqd_args(), log_file=logfile,
+                                 startup_timeout=BROKER_START_TIMEOUT)
+        self.logfile = logfile
 
     def __enter__(self):
-        cmd = [str(self.binary), '--port', str(self.port), '--bind', HOST, '--log-level', 'warn',
-               '--ephemeral']
-        for user in RMQD_USERS:
-            cmd += ['--user', user]
-        self.out = open(self.logfile, 'w')
-        self.out.write(f'$ {" ".join(cmd)}\n')
-        self.out.flush()
-        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + BROKER_START_TIMEOUT
-        while not port_open(self.port):
-            if self.proc.poll() is not None:
-                raise SetupError(f'rmqd exited {self.proc.returncode} at start-up; see '
-                                 f'{self.logfile}')
-            if time.monotonic() > deadline:
-                self.stop()
-                raise SetupError(f'rmqd did not listen on {HOST}:{self.port} within '
-                                 f'{BROKER_START_TIMEOUT}s; see {self.logfile}')
-            time.sleep(0.05)
+        Path(self.logfile).write_text('')
+        try:
+            self.server.start()
+        except RmqdError as e:
+            self.server.close()
+            raise SetupError(f'{e}\n(log: {self.logfile})') from None
         return self
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(BROKER_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
-
     def __exit__(self, *exc):
-        self.stop()
+        try:
+            self.server.close()
+        except RmqdError as e:
+            log(f'note: {e}')
+
+
+def rmqd_args():
+    args = []
+    for user in RMQD_USERS:
+        args += ['--user', user]
+    return args
 
 
 class External:
@@ -269,11 +303,39 @@ def suite_pins(spec):
     return [line for line in lines if line]
 
 
+def plugin_digest():
+    """Changes when the plugin's source does (then it is installed again)."""
+    h = hashlib.sha256()
+    for path in sorted([PLUGIN / 'pyproject.toml', PLUGIN / 'README.md',
+                        *(PLUGIN / 'src').rglob('*.py')]):
+        h.update(str(path.relative_to(PLUGIN)).encode() + b'\0' + path.read_bytes() + b'\0')
+    return h.hexdigest()
+
+
+def install_plugin(suite, logfile):
+    """pip install python/pytest-rmqd into the suite's venv (again when its source changed).
+    Built from a copy: pip would leave build/ in the source tree."""
+    stamp = CACHE / 'venv' / suite / '.pytest-rmqd-installed'
+    digest = plugin_digest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    build = CACHE / 'build' / 'pytest-rmqd'
+    shutil.rmtree(build, ignore_errors=True)
+    shutil.copytree(PLUGIN, build, ignore=shutil.ignore_patterns(
+        'tests', '__pycache__', '*.pyc', 'build', '*.egg-info', '.pytest_cache'))
+    run_logged([str(venv_python(suite)), '-m', 'pip', 'install', '-q',
+                '--disable-pip-version-check', '--no-deps', '--no-build-isolation',
+                '--force-reinstall', str(build)], logfile)
+    shutil.rmtree(build, ignore_errors=True)
+    stamp.write_text(digest)
+
+
 def prepare_python(suite, logfile):
     spec = PY_SUITES[suite]
     venv = CACHE / 'venv' / suite
     stamp = venv / '.conformance-pins'
     pin_list = suite_pins(spec)
+    pin_list += [p for p in PLUGIN_BUILD_PINS if p not in pin_list]
     pins = '\n'.join(pin_list)
     if not (stamp.exists() and stamp.read_text() == pins and venv_python(suite).exists()):
         shutil.rmtree(venv, ignore_errors=True)
@@ -281,6 +343,7 @@ def prepare_python(suite, logfile):
         run_logged([str(venv_python(suite)), '-m', 'pip', 'install', '-q',
                     '--disable-pip-version-check', *pin_list], logfile)
         stamp.write_text(pins)
+    install_plugin(suite, logfile)
 
     if 'local' in spec:
         # Our own suite, run in place.
@@ -322,7 +385,10 @@ def prepare_python(suite, logfile):
 
 
 def run_python(suite, src, port, skips, logfile, result, rmqd=None):
-    """rmqd: the binary, for a suite that starts the broker itself (owns_broker)."""
+    """rmqd: the binary (None with --broker external), given to pytest-rmqd in the suite's
+    pytest: the plugin starts it there (spec 'broker': 'plugin': the session's broker, made
+    known to the suite by conformance_plugin; 'suite': the suite asks the plugin itself).
+    port: the external broker's, or the port to start rmqd on (None: a free one)."""
     spec = PY_SUITES[suite]
     xml = CACHE / 'results' / f'{suite}.xml'
     xml.parent.mkdir(parents=True, exist_ok=True)
@@ -330,24 +396,41 @@ def run_python(suite, src, port, skips, logfile, result, rmqd=None):
         xml.unlink()
     env = dict(os.environ)
     env.update({
-        # What the suites read (t/integration/test_rmq.py, test_py_amqp.py).
-        'RABBITMQ_HOST': HOST,
-        'RABBITMQ_5672_TCP': str(port),
         'PYTHONPATH': str(HERE),
         'RMQD_CONFORMANCE_SKIP': json.dumps(skips),
         'PYTHONDONTWRITEBYTECODE': '1',
-        # What conformance/openstack reads: the broker's port, and the rmqd to start there.
-        'AMQP_PORT': str(port),
     })
-    env.pop('RMQD_BIN', None)
-    if spec.get('owns_broker') and rmqd is not None:
-        rmqd_log = CACHE / 'logs' / f'rmqd-{suite}.log'
+    for name in ('RMQD_BIN', 'RMQD_LOG', 'RMQD_CONFORMANCE_BROKER', 'AMQP_URL', 'AMQP_PORT',
+                 'RABBITMQ_HOST', 'RABBITMQ_5672_TCP'):
+        env.pop(name, None)
+    rmqd_log = CACHE / 'logs' / f'rmqd-{suite}.log'
+    plugin_args = []
+    if rmqd is None:
+        env.update({
+            # What the suites read: t/integration/test_rmq.py, test_py_amqp.py;
+            # conformance/openstack; conformance/tutorials.
+            'RABBITMQ_HOST': HOST,
+            'RABBITMQ_5672_TCP': str(port),
+            'AMQP_PORT': str(port),
+            'AMQP_URL': f'amqp://guest:guest@{HOST}:{port}/%2F',
+        })
+    else:
         rmqd_log.write_text('')
-        env.update({'RMQD_BIN': str(rmqd), 'RMQD_LOG': str(rmqd_log)})
+        plugin_args = [f'--rmqd-bin={rmqd}', f'--rmqd-log={rmqd_log}']
+        if spec['broker'] == 'plugin':
+            env['RMQD_CONFORMANCE_BROKER'] = 'plugin'
+            plugin_args.append(f'--rmqd-args={shlex.join(rmqd_args())}')
+            if port:
+                plugin_args.append(f'--rmqd-port={port}')
+        if suite == 'openstack':
+            # conformance/openstack: the rmqd to start (one per module) and where; its log.
+            env.update({'RMQD_BIN': str(rmqd), 'RMQD_LOG': str(rmqd_log)})
+            if port:
+                env['AMQP_PORT'] = str(port)
     cmd = [str(venv_python(suite)), '-m', 'pytest', *spec['tests'],
            '-p', 'conformance_plugin', '-p', 'no:cacheprovider',
            f'--junitxml={xml}', '-o', 'junit_family=xunit2', '-o', 'addopts=',
-           f'--timeout={PYTEST_TIMEOUT}', '-rfEs', '-v']
+           f'--timeout={PYTEST_TIMEOUT}', '-rfEs', '-v', *plugin_args]
     with open(logfile, 'a') as out:
         out.write(f'\n$ {" ".join(cmd)}\n')
         out.flush()
@@ -582,8 +665,12 @@ def main():
                     help='the rmqd binary (default: cargo build --release -p rmqd, then '
                          'target/release/rmqd)')
     args = ap.parse_args()
-    suites = args.suite or ALL_SUITES
-    suites = [s for s in ALL_SUITES if s in suites]
+    if args.suite:
+        suites = [s for s in ALL_SUITES if s in args.suite]
+    else:
+        # The plugin's own tests need rmqd itself: not run against another broker.
+        suites = [s for s in ALL_SUITES if args.broker == 'rmqd'
+                  or not PY_SUITES.get(s, {}).get('rmqd_only')]
 
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / 'logs').mkdir(exist_ok=True)
@@ -614,6 +701,8 @@ def main():
         log(f'--- {suite}')
         try:
             t = time.monotonic()
+            if args.broker == 'external' and PY_SUITES.get(suite, {}).get('rmqd_only'):
+                raise SetupError(f'{suite} tests rmqd itself: run it with --broker rmqd')
             if suite in PY_SUITES:
                 src = prepare_python(suite, logfile)
             else:
@@ -623,18 +712,22 @@ def main():
                 if spec['crate'] not in crate_sources:
                     raise SetupError(f'cargo did not fetch {spec["crate"]} {spec["version"]}')
                 work = prepare_crate(suite, crate_sources[spec['crate']], logfile)
-            port = args.port or (5672 if args.broker == 'external' else free_port())
+            if args.broker == 'external':
+                port = args.port or 5672
+            elif suite in PY_SUITES:
+                port = args.port            # None: pytest-rmqd has rmqd pick a free one
+            else:
+                port = args.port or free_port()
             if suite in CRATE_SUITES:
                 apply_port(suite, work, port)
                 binaries = build_crate(suite, work, logfile)
             result.prepare_s = time.monotonic() - t
 
             t = time.monotonic()
-            owns_broker = PY_SUITES.get(suite, {}).get('owns_broker', False)
             if args.broker == 'external':
                 broker = External(port)
-            elif owns_broker:
-                broker = contextlib.nullcontext()       # the suite starts rmqd itself
+            elif suite in PY_SUITES:
+                broker = contextlib.nullcontext()       # pytest-rmqd starts it in pytest
             else:
                 broker = Rmqd(rmqd, port, CACHE / 'logs' / f'rmqd-{suite}.log')
             with broker:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pika
 
-AMQP_URL = os.environ.get('AMQP_URL', 'amqp://guest:guest@localhost:5672/%2f')
 HERE = Path(__file__).resolve().parent
 CLIENTS = ('pika', 'kombu')
 
@@ -133,12 +132,12 @@ class Program:
 class Tutorials:
     """Starts the programs of one client library with this test's AMQP_URL and prefix."""
 
-    def __init__(self, client, prefix):
+    def __init__(self, client, prefix, url):
         self.client = client
         self.prefix = prefix
         self.env = dict(
             os.environ,
-            AMQP_URL=AMQP_URL,
+            AMQP_URL=url,
             TUTORIAL_PREFIX=prefix,
             PYTHONUNBUFFERED='1',
             PYTHONDONTWRITEBYTECODE='1',
@@ -187,8 +186,8 @@ class Tutorials:
 class Broker:
     """A plain pika connection of the test's own, to look at the broker from outside."""
 
-    def __init__(self):
-        self.connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    def __init__(self, url):
+        self.connection = pika.BlockingConnection(pika.URLParameters(url))
 
     def __enter__(self):
         return self
