@@ -22,6 +22,10 @@ pub(crate) struct Delivery {
     pub queue: Arc<Queue>,
     pub entry: Entry,
     pub ack_required: bool,
+    /// For a delivery that needs no ack: the log sequence of the ack record written as it was
+    /// sent. The consumer's output waits for it, so a message a client has seen under
+    /// auto-ack does not come back after kill -9.
+    pub settled_at: Option<u64>,
 }
 
 pub(crate) enum Event {

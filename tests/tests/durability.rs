@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Event, Notice, Recorder, WAIT, amqp_error, connect_url, consume, ctl, next_notice,
-    open_channel, rmqd_binary, within,
+    open_channel, passive_declare, rmqd_binary, within,
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -387,16 +387,7 @@ async fn sigterm_closes_connections_with_320_and_keeps_what_was_confirmed() {
     declare_durable(&ch).await;
     let present: Vec<u64> = take_all(&ch).await.into_iter().map(|(n, _)| n).collect();
     assert_eq!(present, (0..100).collect::<Vec<_>>());
-    let missing = ch
-        .queue_declare(
-            "transient-q".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
+    let missing = passive_declare(&ch, "transient-q").await;
     assert_eq!(
         missing.err().and_then(|e| amqp_error(&e)).map(|(c, _)| c),
         Some(404)
@@ -605,16 +596,7 @@ async fn the_topology_log_is_rewritten_to_what_exists() {
     declare_durable(&ch).await;
     let present: Vec<u64> = take_all(&ch).await.into_iter().map(|(n, _)| n).collect();
     assert_eq!(present, vec![7]);
-    let missing = ch
-        .queue_declare(
-            "churn-0".into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
+    let missing = passive_declare(&ch, "churn-0").await;
     assert_eq!(
         missing.err().and_then(|e| amqp_error(&e)).map(|(c, _)| c),
         Some(404)
@@ -657,12 +639,7 @@ async fn a_deleted_vhost_stays_deleted_after_a_restart() {
     assert!(ctl(&socket, grant).contains("true"));
     let conn = connect_url(&tenant_url).await.expect("connects");
     let ch = open_channel(&conn).await;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let gone = ch
-        .queue_declare(QUEUE.into(), passive, FieldTable::default())
+    let gone = passive_declare(&ch, QUEUE)
         .await
         .expect_err("the durable queue went with its vhost");
     assert_eq!(amqp_error(&gone).map(|(code, _)| code), Some(404));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use amqprs::BasicProperties as AProps;
 use amqprs::channel::{BasicGetArguments, BasicPublishArguments, QueueDeclareArguments};
 use amqprs::connection::{Connection as AConnection, OpenConnectionArguments};
-use common::{WAIT, amqp_error, within};
+use common::{WAIT, amqp_error, passive_declare, within};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
@@ -86,12 +86,7 @@ async fn isolated_vhosts_do_not_see_each_others_queues() {
 
     let b = lapin_connect(second.amqp_url()).await;
     let ch_b = b.create_channel().await.expect("channel");
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    let err = ch_b
-        .queue_declare("shared-name".into(), passive, FieldTable::default())
+    let err = passive_declare(&ch_b, "shared-name")
         .await
         .expect_err("the queue is not in the second vhost");
     let (code, text) = amqp_error(&err).expect("a channel.close");
@@ -197,11 +192,7 @@ async fn builder_preloads_rabbitmq_definitions() {
     );
     let conn = lapin_connect(&url).await;
     let ch = conn.create_channel().await.expect("channel");
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare("orders.dead".into(), passive, FieldTable::default())
+    passive_declare(&ch, "orders.dead")
         .await
         .expect("the queue from the definitions exists");
 }

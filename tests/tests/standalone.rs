@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{WAIT, amqp_error, connect_url, ctl, open_channel, rmqd_binary};
+use common::{WAIT, amqp_error, connect_url, ctl, open_channel, passive_declare, rmqd_binary};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
@@ -273,11 +273,7 @@ async fn loads_a_rabbitmq_definitions_file_before_the_first_connection() {
     .await
     .expect("alice logs in with the password she had on RabbitMQ");
     let ch = open_channel(&conn).await;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    ch.queue_declare("orders.created".into(), passive, FieldTable::default())
+    passive_declare(&ch, "orders.created")
         .await
         .expect("the queue exists before any client declared it");
 

@@ -277,6 +277,7 @@ impl Channel {
             ctx.session.frame_max,
             ctx.out,
         );
+        ctx.session.disk_wait.hold_until_written(d.settled_at);
         Metrics::add(&ctx.session.broker.metrics.messages_delivered, 1);
         if d.entry.redelivered {
             Metrics::add(&ctx.session.broker.metrics.messages_redelivered, 1);
@@ -294,10 +295,11 @@ impl Channel {
     pub(super) fn basic_get(&mut self, m: BasicGet, ctx: &mut Ctx<'_>) -> Result<(), AmqpError> {
         let name = self.queue_name(&m.queue)?;
         let queue = ctx.vhost().queue(&name, ctx.session.id)?;
-        let Some((entry, remaining)) = queue.get(!m.no_ack, ctx.now) else {
+        let Some((entry, remaining, settled_at)) = queue.get(!m.no_ack, ctx.now) else {
             ctx.send(self.id, BasicGetEmpty::default());
             return Ok(());
         };
+        ctx.session.disk_wait.hold_until_written(settled_at);
         let delivery_tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         let message = &entry.message;
@@ -388,9 +390,9 @@ impl Channel {
         let mut per_queue: Vec<(Arc<Queue>, usize)> = Vec::new();
         for u in &done {
             self.release_credit(u);
-            if let Some(sequence) = u.queue.forget(&u.entry) {
-                ctx.session.disk_wait.written = ctx.session.disk_wait.written.max(sequence);
-            }
+            ctx.session
+                .disk_wait
+                .hold_until_written(u.queue.forget(&u.entry));
             match per_queue.iter_mut().find(|(q, _)| Arc::ptr_eq(q, &u.queue)) {
                 Some((_, n)) => *n += 1,
                 None => per_queue.push((Arc::clone(&u.queue), 1)),

@@ -53,6 +53,13 @@ pub(crate) struct DiskWait {
 }
 
 impl DiskWait {
+    /// Output from here on waits until the log has written `sequence`, if there is one.
+    pub(crate) fn hold_until_written(&mut self, sequence: Option<u64>) {
+        if let Some(sequence) = sequence {
+            self.written = self.written.max(sequence);
+        }
+    }
+
     fn reached(&self, synced: u64, written: u64) -> bool {
         synced >= self.synced && written.max(synced) >= self.written
     }

@@ -376,17 +376,24 @@ impl Queue {
     }
 
     /// basic.get: the head message, and how many remain ready after it.
-    pub(crate) fn get(&self, ack_required: bool, now: Instant) -> Option<(Entry, u32)> {
+    /// basic.get: the head message and the count left behind, plus, without ack, the log
+    /// sequence of the ack record its taking wrote.
+    pub(crate) fn get(
+        &self,
+        ack_required: bool,
+        now: Instant,
+    ) -> Option<(Entry, u32, Option<u64>)> {
         let mut st = self.state.lock();
         st.last_used = Some(now);
         self.drop_expired(&mut st, now);
         let entry = self.pop_ready(&mut st)?;
-        if ack_required {
+        let settled_at = if ack_required {
             st.unacked += 1;
+            None
         } else {
-            self.forget(&entry);
-        }
-        Some((entry, Self::ready_len(&st) as u32))
+            self.forget(&entry)
+        };
+        Some((entry, Self::ready_len(&st) as u32, settled_at))
     }
 
     pub(crate) fn add_consumer(
@@ -526,17 +533,20 @@ impl Queue {
                 continue;
             }
             let consumer = &st.consumers[index];
+            let ack_required = consumer.ack_required;
+            let settled_at = if ack_required {
+                None
+            } else {
+                self.forget(&entry)
+            };
             let delivery = Delivery {
                 channel: consumer.channel,
                 consumer_tag: consumer.tag.clone(),
                 queue: Arc::clone(self),
                 entry,
-                ack_required: consumer.ack_required,
+                ack_required,
+                settled_at,
             };
-            let ack_required = consumer.ack_required;
-            if !ack_required {
-                self.forget(&delivery.entry);
-            }
             consumer.outbox.push(Event::Deliver(delivery));
             if ack_required {
                 st.unacked += 1;

@@ -150,6 +150,19 @@ pub async fn confirm_channel(conn: &Connection) -> Channel {
     ch
 }
 
+/// queue.declare with passive set: whether the queue exists, without creating it.
+pub async fn passive_declare(ch: &Channel, name: &str) -> lapin::Result<lapin::Queue> {
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    within(
+        "queue.declare (passive)",
+        ch.queue_declare(name.into(), passive, FieldTable::default()),
+    )
+    .await
+}
+
 pub async fn declare_queue(ch: &Channel, name: &str) -> lapin::Queue {
     within(
         "queue.declare-ok",
