@@ -282,7 +282,7 @@ pub struct Users {
 impl Users {
     /// Creates a user, or changes an existing user's password (its tags and permissions stay).
     pub fn add(&self, name: &str, password: &str) {
-        self.put(name, PasswordHash::new(password));
+        self.add_with_hash(name, PasswordHash::new(password));
     }
 
     /// As [`Users::add`], with a hash from a definitions file (base64 of salt and digest; empty
@@ -299,11 +299,12 @@ impl Users {
                 reason,
             }
         })?;
-        self.put(name, hash);
+        self.add_with_hash(name, hash);
         Ok(())
     }
 
-    fn put(&self, name: &str, password: PasswordHash) {
+    /// As [`Users::add`], with a hash already checked.
+    pub fn add_with_hash(&self, name: &str, password: PasswordHash) {
         let mut users = self.users.write();
         match users.get_mut(name) {
             Some(user) => user.password = password,

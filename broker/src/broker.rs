@@ -189,23 +189,8 @@ impl Broker {
             // leaves the vhost gone on restart.
             store.vhost_deleted(&name);
         }
-        let text = format!(
-            "CONNECTION_FORCED - vhost '{}' is deleted",
-            name.to_string_lossy()
-        );
-        let outboxes: Vec<Arc<Outbox>> = self
-            .connections
-            .lock()
-            .values()
-            .filter(|c| c.vhost.as_ref() == Some(&name))
-            .map(|c| Arc::clone(&c.outbox))
-            .collect();
-        for outbox in outboxes {
-            outbox.push(Event::ForceClose {
-                code: rmqd_codec::reply_code::CONNECTION_FORCED,
-                text: text.clone(),
-            });
-        }
+        let reason = format!("vhost '{}' is deleted", name.to_string_lossy());
+        self.force_close(&reason, |c| c.vhost.as_ref() == Some(&name));
         vhost.delete_everything();
         self.users.forget_vhost(&name.to_string_lossy());
         info!(vhost = %name, "vhost deleted");
@@ -240,8 +225,13 @@ impl Broker {
 
     /// Closes every connection with 320 CONNECTION_FORCED, as RabbitMQ does on shutdown.
     pub fn close_all(&self, reason: &str) {
+        self.force_close(reason, |_| true);
+    }
+
+    /// Closes the chosen connections with 320 CONNECTION_FORCED.
+    fn force_close(&self, reason: &str, chosen: impl Fn(&Registered) -> bool) {
         let text = format!("CONNECTION_FORCED - {reason}");
-        self.broadcast(|| Event::ForceClose {
+        self.broadcast_to(chosen, || Event::ForceClose {
             code: rmqd_codec::reply_code::CONNECTION_FORCED,
             text: text.clone(),
         });
@@ -275,10 +265,16 @@ impl Broker {
     }
 
     fn broadcast(&self, event: impl Fn() -> Event) {
+        self.broadcast_to(|_| true, event);
+    }
+
+    fn broadcast_to(&self, chosen: impl Fn(&Registered) -> bool, event: impl Fn() -> Event) {
+        // Pushed outside the registry's lock: a push wakes the connection's task.
         let outboxes: Vec<Arc<Outbox>> = self
             .connections
             .lock()
             .values()
+            .filter(|c| chosen(c))
             .map(|c| Arc::clone(&c.outbox))
             .collect();
         for outbox in outboxes {

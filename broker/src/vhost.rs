@@ -79,7 +79,8 @@ pub struct Vhost {
 /// Consumers whose queue went away and must be told with basic.cancel.
 pub(crate) type Orphans = Vec<Consumer>;
 
-const STANDARD_EXCHANGES: &[(&str, ExchangeKind)] = &[
+/// The exchanges every vhost has from its creation, besides the default one.
+pub(crate) const STANDARD_EXCHANGES: &[(&str, ExchangeKind)] = &[
     ("amq.direct", ExchangeKind::Direct),
     ("amq.fanout", ExchangeKind::Fanout),
     ("amq.topic", ExchangeKind::Topic),

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tracing::info;
 
 /// How often `--exit-with-parent` checks that the parent is still there.
@@ -55,42 +55,41 @@ pub fn announce_ready(url: &str, ready_file: Option<&Path>) -> Result<(), ReadyE
 
 /// Resolves when rmqd should shut down.
 pub async fn stop_requested(exit_with_parent: bool) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    let reason = tokio::select! {
+        () = shutdown_signal() => "signal",
+        () = stdin_closed() => "stdin closed",
+        () = parent_exited(), if exit_with_parent => "parent process exited",
+    };
+    info!("stopping: {reason}");
+}
+
+/// Resolves when a piped stdin reaches its end; never for any other stdin.
+async fn stdin_closed() {
     if stdin_is_a_pipe() {
-        let tx = tx.clone();
+        let (closed, at_end) = oneshot::channel::<()>();
         // A blocking read: tokio's stdin is a thread underneath too.
-        std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name("rmqd-stdin".into())
             .spawn(move || {
                 let mut sink = [0u8; 256];
                 let mut stdin = io::stdin();
                 while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-                let _ = tx.send("stdin closed");
-            })
-            .ok();
+                let _ = closed.send(());
+            });
+        if reader.is_ok() && at_end.await.is_ok() {
+            return;
+        }
     }
-    if exit_with_parent {
-        let tx = tx.clone();
-        let parent = std::os::unix::process::parent_id();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PARENT_POLL);
-            loop {
-                tick.tick().await;
-                // An orphan is adopted by init or a subreaper, so its parent id changes.
-                if std::os::unix::process::parent_id() != parent {
-                    let _ = tx.send("parent process exited");
-                    return;
-                }
-            }
-        });
-    }
-    let tx_signal = tx;
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = tx_signal.send("signal");
-    });
-    if let Some(reason) = rx.recv().await {
-        info!("stopping: {reason}");
+    std::future::pending().await
+}
+
+/// Resolves when the process that started rmqd is gone: an orphan is adopted by init or a
+/// subreaper, so its parent id changes.
+async fn parent_exited() {
+    let parent = std::os::unix::process::parent_id();
+    let mut tick = tokio::time::interval(PARENT_POLL);
+    while std::os::unix::process::parent_id() == parent {
+        tick.tick().await;
     }
 }
 
@@ -109,23 +108,16 @@ fn stdin_is_a_pipe() -> bool {
 
 /// SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -111,12 +111,16 @@ fn default_data_dir() -> PathBuf {
     }
 }
 
+/// Where a daemon with this data dir opens its ctl socket, and where `rmqd ctl` looks for it.
+fn ctl_socket_in(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("rmqd.sock")
+}
+
 fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "ctl") {
         argv.remove(0);
-        let data_dir = default_data_dir();
-        return ctl::main(argv, data_dir.join("rmqd.sock"));
+        return ctl::main(argv, ctl_socket_in(&default_data_dir()));
     }
     let args = Args::parse_from(argv);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -192,7 +196,7 @@ async fn run(args: Args) -> ExitCode {
     let ctl_path = args
         .ctl_socket
         .clone()
-        .or_else(|| data_dir.as_ref().map(|dir| dir.join("rmqd.sock")));
+        .or_else(|| data_dir.as_deref().map(ctl_socket_in));
     let admin = match &ctl_path {
         None => None,
         Some(path) => match AdminSocket::bind(path).await {

@@ -13,11 +13,18 @@ use common::{WAIT, amqp_error, connect_url, ctl, open_channel, passive_declare, 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
-/// `rmqd --port 0 --ephemeral` with piped stdin and stdout.
-fn spawn(extra: &[&str]) -> Child {
-    Command::new(rmqd_binary())
+/// `rmqd --port 0 --ephemeral` on loopback, quiet.
+fn ephemeral() -> Command {
+    let mut command = Command::new(rmqd_binary());
+    command
         .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
-        .args(["--log-level", "warn"])
+        .args(["--log-level", "warn"]);
+    command
+}
+
+/// [`ephemeral`] with piped stdin and stdout.
+fn spawn(extra: &[&str]) -> Child {
+    ephemeral()
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -65,8 +72,7 @@ async fn prints_a_url_that_connects_and_stops_when_stdin_closes() {
 fn writes_the_ready_file_and_keeps_running_with_stdin_from_dev_null() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ready = dir.path().join("ready");
-    let mut child = Command::new(rmqd_binary())
-        .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
+    let mut child = ephemeral()
         .arg("--ready-file")
         .arg(&ready)
         .stdin(Stdio::null())
@@ -286,15 +292,8 @@ fn refuses_to_start_with_a_broken_definitions_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broken = dir.path().join("defs.json");
     std::fs::write(&broken, "{\"queues\": [}").expect("write");
-    let out = Command::new(rmqd_binary())
-        .args([
-            "--port",
-            "0",
-            "--ephemeral",
-            "--bind",
-            "127.0.0.1",
-            "--definitions",
-        ])
+    let out = ephemeral()
+        .arg("--definitions")
         .arg(&broken)
         .stdin(Stdio::null())
         .output()

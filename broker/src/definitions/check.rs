@@ -17,15 +17,7 @@ use crate::auth::{HashingAlgorithm, PasswordHash};
 use crate::broker::Broker;
 use crate::error::{AmqpError, resource};
 use crate::queue::QueueSettings;
-
-/// The exchanges every vhost has from its creation (besides the default one).
-const STANDARD_EXCHANGES: &[&str] = &[
-    "amq.direct",
-    "amq.fanout",
-    "amq.topic",
-    "amq.headers",
-    "amq.match",
-];
+use crate::vhost::STANDARD_EXCHANGES;
 
 /// RabbitMQ 3.10 exports the bindings of internal exchanges but not the exchanges, so its
 /// files can name exchanges they do not hold.
@@ -305,7 +297,9 @@ fn check_bindings<'a>(
         let destination = short_str(&item, "destination", &def.destination)?;
         let existing = known.broker.vhost(def.vhost.as_bytes());
         let exchange_exists = |name: &str, short: &ShortStr| {
-            STANDARD_EXCHANGES.contains(&name)
+            STANDARD_EXCHANGES
+                .iter()
+                .any(|(standard, _)| *standard == name)
                 || file_exchanges.contains(&(def.vhost.as_str(), name))
                 || existing.as_ref().is_some_and(|v| v.exchange_exists(short))
         };

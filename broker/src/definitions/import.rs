@@ -194,10 +194,7 @@ fn apply_user(broker: &Broker, user: &CheckedUser<'_>) -> Result<(), Definitions
     let item = format!("user '{name}'");
     match &user.password {
         Password::Clear(password) => broker.users.add(name, password),
-        Password::Hash(hash) => broker
-            .users
-            .add_hashed(name, &hash.to_base64(), hash.algorithm())
-            .map_err(|e| DefinitionsError::invalid(&item, e.to_string()))?,
+        Password::Hash(hash) => broker.users.add_with_hash(name, hash.clone()),
     }
     broker
         .users

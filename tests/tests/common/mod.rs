@@ -47,11 +47,7 @@ pub fn vhost(broker: &TestBroker) -> String {
 
 /// `amqp://user:pass@127.0.0.1:PORT/<vhost>` for `broker`, with the vhost percent-encoded.
 pub fn url_for(broker: &TestBroker, user: &str, pass: &str, vhost: &str) -> String {
-    format!(
-        "amqp://{user}:{pass}@127.0.0.1:{}/{}",
-        broker.port(),
-        vhost.replace('/', "%2f")
-    )
+    rmqd_broker::amqp_url("127.0.0.1", broker.port(), user, pass, vhost)
 }
 
 // ---------------------------------------------------------------------------------------------
