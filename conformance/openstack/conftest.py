@@ -93,11 +93,6 @@ class Broker:
             return 0.0
         return self.server.stop(STOP_TIMEOUT)
 
-    def restart(self):
-        assert self.owned
-        self.stop()
-        self.start()
-
     def close(self):
         if self.server is not None:
             self.server.close()

@@ -39,7 +39,7 @@ async def test_publish_and_consume(rmqd_vhost):
 
 @pytest.mark.asyncio
 async def test_default_vhost_through_the_printed_url(rmqd):
-    # rmqd.url is what rmqd printed: the vhost "/" as %2F, which aio-pika must decode.
+    # rmqd.url spells the default vhost "/" as %2F, which aio-pika must decode.
     connection = await aio_pika.connect(rmqd.url)
     async with connection:
         channel = await connection.channel()

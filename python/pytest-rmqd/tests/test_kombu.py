@@ -55,7 +55,7 @@ def test_default_vhost_url_is_kombus_double_slash(rmqd):
         assert conn.connection.virtual_host == '/'
         channel = conn.channel()
         channel.queue_declare(name, auto_delete=False)
-    # The same queue, seen through the URL rmqd printed (vhost %2F) with pika.
+    # The same queue, seen through rmqd.url (vhost "/" as %2F) with pika.
     connection = pika.BlockingConnection(pika.URLParameters(rmqd.url))
     try:
         channel = connection.channel()

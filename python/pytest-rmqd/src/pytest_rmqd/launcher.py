@@ -256,7 +256,7 @@ class Rmqd:
         self.exit_with_parent = exit_with_parent
         self.proc = None
         self.tmpdir = None
-        self.url = self.announced_url = None
+        self.url = None
         self.host = self.port = self.username = self.password = None
         self.vhost = None
         self.ctl = None
@@ -345,7 +345,6 @@ class Rmqd:
         if parts.scheme != 'amqp' or not parts.port:
             self.stop()
             raise StartupError(f'rmqd announced {line!r}, not an amqp:// URL with a port')
-        self.announced_url = line
         self.host = parts.hostname
         self.port = parts.port
         self.username = unquote(parts.username or 'guest')

@@ -48,7 +48,6 @@ class Settings:
     """The plugin's options, resolved against the command line, the ini file and $RMQD_BIN."""
 
     def __init__(self, config):
-        self.config = config
         invocation = Path(str(config.invocation_params.dir))
         ini_dir = Path(str(config.inipath)).parent if config.inipath else Path(
             str(config.rootpath))
