@@ -39,6 +39,12 @@ pub struct BrokerConfig {
     /// Bytes of ready messages a durable queue keeps in memory; beyond them its persistent
     /// messages wait on disk and are read back as the queue drains.
     pub queue_memory_limit: usize,
+    /// How long a delivery may wait for its ack before the channel is closed with 406
+    /// (RabbitMQ's `consumer_timeout`, 30 minutes); `None` waits forever.
+    pub consumer_timeout: Option<Duration>,
+    /// Free bytes on the data dir's disk below which publishers are blocked (RabbitMQ's
+    /// `disk_free_limit`, 50 MB).
+    pub disk_free_limit: u64,
 }
 
 impl Default for BrokerConfig {
@@ -53,6 +59,8 @@ impl Default for BrokerConfig {
             cluster_name: "rmqd".to_string(),
             message_segment_size: 64 << 20,
             queue_memory_limit: 64 << 20,
+            consumer_timeout: Some(Duration::from_secs(30 * 60)),
+            disk_free_limit: 50_000_000,
         }
     }
 }

@@ -116,6 +116,31 @@ impl Users {
         }
     }
 
+    /// Changes an existing user's password (rabbitmqctl change_password).
+    pub fn change_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+        self.users
+            .write()
+            .get_mut(name)
+            .map(|u| u.password = PasswordHash::new(password))
+            .ok_or_else(|| UserError::NoSuchUser(name.to_string()))
+    }
+
+    /// Removes a user with its permissions (rabbitmqctl delete_user).
+    pub fn delete(&self, name: &str) -> Result<(), UserError> {
+        match self.users.write().remove(name) {
+            Some(_) => Ok(()),
+            None => Err(UserError::NoSuchUser(name.to_string())),
+        }
+    }
+
+    /// Checks a password without logging in (rabbitmqctl authenticate_user).
+    pub fn authenticate(&self, name: &str, password: &str) -> Result<(), LoginError> {
+        match self.users.read().get(name) {
+            Some(user) if user.password.verify(password) => Ok(()),
+            _ => Err(LoginError::InvalidCredentials(name.to_string())),
+        }
+    }
+
     pub fn set_tags(&self, name: &str, tags: Vec<String>) -> Result<(), UserError> {
         self.users
             .write()
@@ -143,6 +168,23 @@ impl Users {
                 u.permissions.insert(vhost.to_string(), permissions);
             })
             .ok_or_else(|| UserError::NoSuchUser(user.to_string()))
+    }
+
+    /// Removes the user's permissions in `vhost` (rabbitmqctl clear_permissions); clearing
+    /// permissions a user does not have is not an error, as in RabbitMQ.
+    pub fn clear_permissions(&self, user: &str, vhost: &str) -> Result<(), UserError> {
+        self.users
+            .write()
+            .get_mut(user)
+            .map(|u| {
+                u.permissions.remove(vhost);
+            })
+            .ok_or_else(|| UserError::NoSuchUser(user.to_string()))
+    }
+
+    /// The user's permissions in `vhost`, if it has any there.
+    pub fn permissions_in(&self, user: &str, vhost: &str) -> Option<Permissions> {
+        self.users.read().get(user)?.permissions.get(vhost).cloned()
     }
 
     /// Full permissions in `vhost`; nothing happens for an unknown user.
