@@ -3,8 +3,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockWriteGuard};
 
 use super::password::{HashingAlgorithm, PasswordHash, SALT_LEN};
 use super::permissions::Permissions;
@@ -77,11 +80,26 @@ pub enum LoginError {
 #[derive(Default)]
 pub struct Users {
     users: RwLock<HashMap<String, User>>,
+    /// Bumped by every change, so channels can cache permission checks until the next one.
+    generation: AtomicU64,
     /// Users that may log in only from a loopback address (RabbitMQ's `loopback_users`).
     loopback_only: RwLock<HashSet<String>>,
 }
 
 impl Users {
+    /// Every change goes through here, so none can forget to move the generation on.
+    fn write(&self) -> UsersWrite<'_> {
+        UsersWrite {
+            users: self.users.write(),
+            generation: &self.generation,
+        }
+    }
+
+    /// Changes whenever a user, password, tag or permission does.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Creates a user, or changes an existing user's password (its tags and permissions stay).
     pub fn add(&self, name: &str, password: &str) {
         self.add_with_hash(name, PasswordHash::new(password));
@@ -107,7 +125,7 @@ impl Users {
 
     /// As [`Users::add`], with a hash already checked.
     pub fn add_with_hash(&self, name: &str, password: PasswordHash) {
-        let mut users = self.users.write();
+        let mut users = self.write();
         match users.get_mut(name) {
             Some(user) => user.password = password,
             None => {
@@ -118,8 +136,7 @@ impl Users {
 
     /// Changes an existing user's password (rabbitmqctl change_password).
     pub fn change_password(&self, name: &str, password: &str) -> Result<(), UserError> {
-        self.users
-            .write()
+        self.write()
             .get_mut(name)
             .map(|u| u.password = PasswordHash::new(password))
             .ok_or_else(|| UserError::NoSuchUser(name.to_string()))
@@ -127,7 +144,7 @@ impl Users {
 
     /// Removes a user with its permissions (rabbitmqctl delete_user).
     pub fn delete(&self, name: &str) -> Result<(), UserError> {
-        match self.users.write().remove(name) {
+        match self.write().remove(name) {
             Some(_) => Ok(()),
             None => Err(UserError::NoSuchUser(name.to_string())),
         }
@@ -142,8 +159,7 @@ impl Users {
     }
 
     pub fn set_tags(&self, name: &str, tags: Vec<String>) -> Result<(), UserError> {
-        self.users
-            .write()
+        self.write()
             .get_mut(name)
             .map(|u| u.tags = tags)
             .ok_or_else(|| UserError::NoSuchUser(name.to_string()))
@@ -161,8 +177,7 @@ impl Users {
         vhost: &str,
         permissions: Permissions,
     ) -> Result<(), UserError> {
-        self.users
-            .write()
+        self.write()
             .get_mut(user)
             .map(|u| {
                 u.permissions.insert(vhost.to_string(), permissions);
@@ -173,8 +188,7 @@ impl Users {
     /// Removes the user's permissions in `vhost` (rabbitmqctl clear_permissions); clearing
     /// permissions a user does not have is not an error, as in RabbitMQ.
     pub fn clear_permissions(&self, user: &str, vhost: &str) -> Result<(), UserError> {
-        self.users
-            .write()
+        self.write()
             .get_mut(user)
             .map(|u| {
                 u.permissions.remove(vhost);
@@ -197,7 +211,7 @@ impl Users {
     /// Drops every user's permissions in a deleted vhost, so that a vhost created later under
     /// the same name starts with none, as in RabbitMQ.
     pub fn forget_vhost(&self, vhost: &str) {
-        for user in self.users.write().values_mut() {
+        for user in self.write().values_mut() {
             user.permissions.remove(vhost);
         }
     }
@@ -277,6 +291,32 @@ impl Users {
             return Err(LoginError::LoopbackOnly(name));
         }
         Ok(name)
+    }
+}
+
+/// A write lock on the users that moves the generation on when released. The bump happens
+/// while the lock is still held, so whoever sees the new generation reads the new state.
+struct UsersWrite<'a> {
+    users: RwLockWriteGuard<'a, HashMap<String, User>>,
+    generation: &'a AtomicU64,
+}
+
+impl Deref for UsersWrite<'_> {
+    type Target = HashMap<String, User>;
+    fn deref(&self) -> &Self::Target {
+        &self.users
+    }
+}
+
+impl DerefMut for UsersWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.users
+    }
+}
+
+impl Drop for UsersWrite<'_> {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::Release);
     }
 }
 
