@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,8 @@ use tracing::info;
 
 use crate::auth::Users;
 use crate::connection::ConnectionId;
-use crate::durable::{self, DiskStore, StoreLimits};
+use crate::definitions::Kept;
+use crate::durable::{self, DiskStore, DurableAccess, StoreLimits};
 use crate::memory::MemoryTracker;
 use crate::metrics::Metrics;
 use crate::outbox::{Event, Outbox};
@@ -95,6 +96,10 @@ pub struct Broker {
     vhosts: RwLock<HashMap<ShortStr, Arc<Vhost>>>,
     connections: Mutex<HashMap<ConnectionId, Registered>>,
     next_connection: AtomicU64,
+    /// The default user and vhost have been created (on this data dir's first start).
+    initialised: AtomicBool,
+    /// Definitions kept for export though not acted on (vhost metadata, parameters...).
+    kept: Mutex<Kept>,
 }
 
 impl Broker {
@@ -126,7 +131,12 @@ impl Broker {
             .iter()
             .map(|v| (v.name.clone(), v.durable_topology()))
             .collect();
-        store.compact_meta(replayed, &live)?;
+        let access = DurableAccess {
+            users: broker.users.list(),
+            initialised: broker.is_initialised(),
+            kept: broker.kept(),
+        };
+        store.compact_meta(replayed, &live, &access)?;
         store.start_recording();
         info!(
             queues,
@@ -152,7 +162,15 @@ impl Broker {
             vhosts: RwLock::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
+            initialised: AtomicBool::new(false),
+            kept: Mutex::new(Kept::default()),
         });
+        if let Some(store) = &broker.store {
+            let store = Arc::clone(store);
+            broker
+                .users
+                .set_journal(Box::new(move |change| store.user_changed(change)));
+        }
         let weak: Weak<Broker> = Arc::downgrade(&broker);
         memory.set_listener(Box::new(move || {
             if let Some(broker) = weak.upgrade() {
@@ -160,6 +178,43 @@ impl Broker {
             }
         }));
         broker
+    }
+
+    /// Whether the default user and vhost were created before: always false in memory, and
+    /// true on a data dir after its first start.
+    pub fn is_initialised(&self) -> bool {
+        self.initialised.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_initialised(&self) {
+        self.initialised.store(true, Ordering::Release);
+    }
+
+    /// Notes (on disk too) that the default user and vhost have been created, so that later
+    /// starts leave them as the operator has since made them.
+    pub fn mark_initialised(&self) {
+        self.set_initialised();
+        if let Some(store) = &self.store {
+            store.initialised();
+        }
+    }
+
+    /// Changes the kept definitions, on disk too.
+    pub(crate) fn change_kept(&self, change: impl FnOnce(&mut Kept)) {
+        let mut kept = self.kept.lock();
+        change(&mut kept);
+        if let Some(store) = &self.store {
+            store.kept_changed(&kept);
+        }
+    }
+
+    pub(crate) fn kept(&self) -> Kept {
+        self.kept.lock().clone()
+    }
+
+    /// Puts back kept definitions as the log recorded them; recording nothing.
+    pub(crate) fn restore_kept(&self, kept: Kept) {
+        *self.kept.lock() = kept;
     }
 
     /// Writes and fsyncs everything recorded so far (a no-op in memory); for shutdown.
@@ -200,7 +255,11 @@ impl Broker {
         let reason = format!("vhost '{}' is deleted", name.to_string_lossy());
         self.force_close(&reason, |c| c.vhost.as_ref() == Some(&name));
         vhost.delete_everything();
-        self.users.forget_vhost(&name.to_string_lossy());
+        let name = name.to_string_lossy();
+        self.users.forget_vhost(&name);
+        if self.kept.lock().mentions_vhost(&name) {
+            self.change_kept(|kept| kept.forget_vhost(&name));
+        }
         info!(vhost = %name, "vhost deleted");
         true
     }

@@ -18,6 +18,7 @@ mod message;
 mod metrics;
 mod names;
 mod outbox;
+pub mod policy;
 mod queue;
 pub mod server;
 mod setup;

@@ -1,6 +1,8 @@
 //! What a broker starts with, as RabbitMQ's `default_user`, `default_pass`, `default_vhost`
 //! and `loopback_users` settings describe it, plus extra users and vhosts.
 
+use tracing::info;
+
 use crate::broker::Broker;
 
 #[derive(Debug, Clone)]
@@ -41,16 +43,40 @@ impl Setup {
         vhosts
     }
 
+    /// Creates what the settings ask for. As in RabbitMQ, the default user (tagged
+    /// administrator) and vhost are created only on first start: on a data dir that has
+    /// started before, the users and vhosts are what the operator has since made them. The
+    /// extra users and vhosts are created, and given full permissions, on every start.
     pub fn apply(&self, broker: &Broker) {
-        let vhosts = self.all_vhosts();
-        for vhost in &vhosts {
+        if broker.is_initialised() {
+            info!("the data dir has started before: default user and vhost left as they are");
+        } else {
+            broker.add_vhost(&self.default_vhost);
+            broker.users.add(&self.default_user, &self.default_pass);
+            let _ = broker
+                .users
+                .set_tags(&self.default_user, vec!["administrator".to_string()]);
+            broker.users.grant(&self.default_user, &self.default_vhost);
+            broker.mark_initialised();
+        }
+        for vhost in &self.vhosts {
             broker.add_vhost(vhost);
         }
-        let default = (self.default_user.clone(), self.default_pass.clone());
-        for (name, password) in std::iter::once(&default).chain(&self.users) {
+        let exists = |vhost: &&String| broker.vhost(vhost.as_bytes()).is_some();
+        let grant = |user: &str, vhost: &str| {
+            // Permissions the operator has since changed stay as they are.
+            if broker.users.permissions_in(user, vhost).is_none() {
+                broker.users.grant(user, vhost);
+            }
+        };
+        for vhost in &self.vhosts {
+            grant(&self.default_user, vhost);
+        }
+        let vhosts = self.all_vhosts();
+        for (name, password) in &self.users {
             broker.users.add(name, password);
-            for vhost in &vhosts {
-                broker.users.grant(name, vhost);
+            for vhost in vhosts.iter().filter(exists) {
+                grant(name, vhost);
             }
         }
         broker.users.set_loopback_only(&self.loopback_users);

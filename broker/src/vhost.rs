@@ -17,6 +17,7 @@ use crate::connection::ConnectionId;
 use crate::durable::{DiskStore, DurableTopology};
 use crate::error::{AmqpError, resource};
 use crate::names::{owned, server_named};
+use crate::policy::{Policies, Policy};
 use crate::queue::arguments::{check_equivalent, render};
 use crate::queue::{Consumer, Persisted, Queue, QueueCounts, QueueSettings};
 
@@ -74,6 +75,7 @@ pub struct Vhost {
     /// connection.close must not record changes that a recreated vhost of the same name
     /// would inherit on restart.
     deleted: AtomicBool,
+    policies: Policies,
 }
 
 /// Consumers whose queue went away and must be told with basic.cancel.
@@ -115,6 +117,7 @@ impl Vhost {
             topology: RwLock::new(topology),
             store,
             deleted: AtomicBool::new(false),
+            policies: Policies::default(),
         })
     }
 
@@ -128,6 +131,7 @@ impl Vhost {
     pub(crate) fn delete_everything(&self) {
         let mut topo = self.topology.write();
         self.deleted.store(true, Ordering::Release);
+        self.policies.clear_all();
         let names: Vec<ShortStr> = topo.queues.keys().cloned().collect();
         for name in names {
             // Their consumers' connections are being closed with the vhost.
@@ -373,6 +377,7 @@ impl Vhost {
             persisted,
             now,
         );
+        queue.apply_policy(self.policies.for_queue(&name.to_string_lossy()));
         topo.queues.insert(name, Arc::clone(&queue));
         let counts = queue.counts(now);
         Ok((queue, counts))
@@ -451,7 +456,11 @@ impl Vhost {
                 }
             }
         }
-        DurableTopology { methods, queues }
+        DurableTopology {
+            methods,
+            queues,
+            policies: self.policies.list(),
+        }
     }
 
     /// Rebuilds a durable queue from the topology log, with the id its messages refer to.
@@ -483,6 +492,7 @@ impl Vhost {
             persisted,
             now,
         );
+        queue.apply_policy(self.policies.for_queue(&name.to_string_lossy()));
         self.topology
             .write()
             .queues
@@ -509,6 +519,48 @@ impl Vhost {
     pub(crate) fn for_each_exchange(&self, mut f: impl FnMut(&Exchange)) {
         for exchange in self.topology.read().exchanges.values() {
             f(exchange);
+        }
+    }
+
+    /// Adds or replaces a policy and applies it to the queues it now governs (and takes it off
+    /// those it no longer does).
+    pub fn set_policy(&self, policy: Policy) {
+        let topo = self.topology.write();
+        if !self.policies.set(policy.clone()) {
+            return;
+        }
+        if let Some(store) = self.live_store() {
+            store.policy_set(&self.name, &policy);
+        }
+        self.reapply_policies(&topo);
+    }
+
+    /// Removes a policy; false if there was none of that name.
+    pub fn clear_policy(&self, name: &str) -> bool {
+        let topo = self.topology.write();
+        if !self.policies.clear(name) {
+            return false;
+        }
+        if let Some(store) = self.live_store() {
+            store.policy_cleared(&self.name, name);
+        }
+        self.reapply_policies(&topo);
+        true
+    }
+
+    /// The vhost's policies, by name.
+    pub fn policies(&self) -> Vec<Arc<Policy>> {
+        self.policies.list()
+    }
+
+    /// The policy that applies to an exchange, for listings.
+    pub fn exchange_policy(&self, name: &str) -> Option<Arc<Policy>> {
+        self.policies.for_exchange(name)
+    }
+
+    fn reapply_policies(&self, topo: &Topology) {
+        for queue in topo.queues.values() {
+            queue.apply_policy(self.policies.for_queue(&queue.name.to_string_lossy()));
         }
     }
 

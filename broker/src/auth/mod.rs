@@ -9,4 +9,5 @@ mod users;
 pub use password::{HashingAlgorithm, PasswordHash};
 pub use permissions::Permissions;
 pub use sasl::MECHANISMS;
+pub(crate) use users::UserChange;
 pub use users::{LoginError, User, UserError, UserPermissions, Users};

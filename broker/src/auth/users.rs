@@ -24,11 +24,21 @@ pub struct User {
 
 impl User {
     fn new(name: &str, password: PasswordHash) -> User {
+        Self::restored(name, password, Vec::new(), BTreeMap::new())
+    }
+
+    /// A user as a journal recorded it.
+    pub(crate) fn restored(
+        name: &str,
+        password: PasswordHash,
+        tags: Vec<String>,
+        permissions: BTreeMap<String, Permissions>,
+    ) -> User {
         User {
             name: name.to_string(),
             password,
-            tags: Vec::new(),
-            permissions: BTreeMap::new(),
+            tags,
+            permissions,
         }
     }
 
@@ -84,7 +94,16 @@ pub struct Users {
     generation: AtomicU64,
     /// Users that may log in only from a loopback address (RabbitMQ's `loopback_users`).
     loopback_only: RwLock<HashSet<String>>,
+    journal: RwLock<Option<UsersJournal>>,
 }
+
+/// A change to record: a user as it now is, or gone.
+pub(crate) enum UserChange<'a> {
+    Saved(&'a User),
+    Deleted(&'a str),
+}
+
+pub(crate) type UsersJournal = Box<dyn Fn(UserChange<'_>) + Send + Sync>;
 
 impl Users {
     /// Every change goes through here, so none can forget to move the generation on.
@@ -126,26 +145,65 @@ impl Users {
     /// As [`Users::add`], with a hash already checked.
     pub fn add_with_hash(&self, name: &str, password: PasswordHash) {
         let mut users = self.write();
-        match users.get_mut(name) {
-            Some(user) => user.password = password,
-            None => {
-                users.insert(name.to_string(), User::new(name, password));
-            }
+        let user = users
+            .entry(name.to_string())
+            .and_modify(|user| user.password = password.clone())
+            .or_insert_with(|| User::new(name, password));
+        self.record(UserChange::Saved(user));
+    }
+
+    /// Changes one user and records the change.
+    fn change(&self, name: &str, f: impl FnOnce(&mut User)) -> Result<(), UserError> {
+        let mut users = self.write();
+        let user = users
+            .get_mut(name)
+            .ok_or_else(|| UserError::NoSuchUser(name.to_string()))?;
+        f(user);
+        self.record(UserChange::Saved(user));
+        Ok(())
+    }
+
+    /// Called under the write lock, so the journal has changes in the order they were made.
+    fn record(&self, change: UserChange<'_>) {
+        if let Some(journal) = self.journal.read().as_ref() {
+            journal(change);
         }
+    }
+
+    /// Where changes are recorded from now on (the data dir's topology log).
+    pub(crate) fn set_journal(&self, journal: UsersJournal) {
+        *self.journal.write() = Some(journal);
+    }
+
+    /// Puts back a user as a journal recorded it; recording nothing.
+    pub(crate) fn restore(&self, user: User) {
+        self.write().insert(user.name.clone(), user);
+    }
+
+    /// Forgets a user a journal recorded as deleted; recording nothing.
+    pub(crate) fn restore_deleted(&self, name: &str) {
+        self.write().remove(name);
+    }
+
+    /// Whether there are no users at all.
+    pub fn is_empty(&self) -> bool {
+        self.users.read().is_empty()
     }
 
     /// Changes an existing user's password (rabbitmqctl change_password).
     pub fn change_password(&self, name: &str, password: &str) -> Result<(), UserError> {
-        self.write()
-            .get_mut(name)
-            .map(|u| u.password = PasswordHash::new(password))
-            .ok_or_else(|| UserError::NoSuchUser(name.to_string()))
+        let password = PasswordHash::new(password);
+        self.change(name, |u| u.password = password)
     }
 
     /// Removes a user with its permissions (rabbitmqctl delete_user).
     pub fn delete(&self, name: &str) -> Result<(), UserError> {
-        match self.write().remove(name) {
-            Some(_) => Ok(()),
+        let mut users = self.write();
+        match users.remove(name) {
+            Some(_) => {
+                self.record(UserChange::Deleted(name));
+                Ok(())
+            }
             None => Err(UserError::NoSuchUser(name.to_string())),
         }
     }
@@ -159,10 +217,7 @@ impl Users {
     }
 
     pub fn set_tags(&self, name: &str, tags: Vec<String>) -> Result<(), UserError> {
-        self.write()
-            .get_mut(name)
-            .map(|u| u.tags = tags)
-            .ok_or_else(|| UserError::NoSuchUser(name.to_string()))
+        self.change(name, |u| u.tags = tags)
     }
 
     pub fn set_loopback_only(&self, names: &[String]) {
@@ -177,23 +232,17 @@ impl Users {
         vhost: &str,
         permissions: Permissions,
     ) -> Result<(), UserError> {
-        self.write()
-            .get_mut(user)
-            .map(|u| {
-                u.permissions.insert(vhost.to_string(), permissions);
-            })
-            .ok_or_else(|| UserError::NoSuchUser(user.to_string()))
+        self.change(user, |u| {
+            u.permissions.insert(vhost.to_string(), permissions);
+        })
     }
 
     /// Removes the user's permissions in `vhost` (rabbitmqctl clear_permissions); clearing
     /// permissions a user does not have is not an error, as in RabbitMQ.
     pub fn clear_permissions(&self, user: &str, vhost: &str) -> Result<(), UserError> {
-        self.write()
-            .get_mut(user)
-            .map(|u| {
-                u.permissions.remove(vhost);
-            })
-            .ok_or_else(|| UserError::NoSuchUser(user.to_string()))
+        self.change(user, |u| {
+            u.permissions.remove(vhost);
+        })
     }
 
     /// The user's permissions in `vhost`, if it has any there.
@@ -211,8 +260,11 @@ impl Users {
     /// Drops every user's permissions in a deleted vhost, so that a vhost created later under
     /// the same name starts with none, as in RabbitMQ.
     pub fn forget_vhost(&self, vhost: &str) {
-        for user in self.write().values_mut() {
-            user.permissions.remove(vhost);
+        let mut users = self.write();
+        for user in users.values_mut() {
+            if user.permissions.remove(vhost).is_some() {
+                self.record(UserChange::Saved(user));
+            }
         }
     }
 

@@ -16,6 +16,7 @@ use super::format::{BindingDef, Definitions, DestinationType, ExchangeDef, Queue
 use crate::auth::{HashingAlgorithm, PasswordHash};
 use crate::broker::Broker;
 use crate::error::{AmqpError, resource};
+use crate::policy::{ApplyTo, Policy, PolicyError};
 use crate::queue::QueueSettings;
 use crate::vhost::STANDARD_EXCHANGES;
 
@@ -58,9 +59,11 @@ pub(super) struct CheckedBinding<'a> {
     pub arguments: FieldTable,
 }
 
-/// The definitions' users, exchanges, queues and bindings, ready to apply.
+/// The definitions' users, policies, exchanges, queues and bindings, ready to apply.
 pub(super) struct Checked<'a> {
     pub users: Vec<CheckedUser<'a>>,
+    /// With the vhost each is in.
+    pub policies: Vec<(&'a str, Policy)>,
     pub exchanges: Vec<CheckedExchange<'a>>,
     pub queues: Vec<CheckedQueue<'a>>,
     pub bindings: Vec<CheckedBinding<'a>>,
@@ -81,11 +84,13 @@ impl<'a> Checked<'a> {
         }
         let known = Known::new(broker, defs);
         check_permissions(&known, defs)?;
+        let policies = check_policies(&known, defs)?;
         let exchanges = check_exchanges(&known, defs)?;
         let queues = check_queues(&known, defs)?;
         let bindings = check_bindings(&known, defs, &exchanges, &queues)?;
         Ok(Checked {
             users,
+            policies,
             exchanges,
             queues,
             bindings,
@@ -190,6 +195,29 @@ fn check_permissions(known: &Known<'_>, defs: &Definitions) -> Result<(), Defini
         known.vhost(&item, &p.vhost)?;
     }
     Ok(())
+}
+
+fn check_policies<'a>(
+    known: &Known<'_>,
+    defs: &'a Definitions,
+) -> Result<Vec<(&'a str, Policy)>, DefinitionsError> {
+    let mut policies = Vec::new();
+    for def in &defs.policies {
+        let item = format!("policy '{}' in vhost '{}'", def.name, def.vhost);
+        known.vhost(&item, &def.vhost)?;
+        let invalid = |err: PolicyError| DefinitionsError::invalid(&item, err.to_string());
+        let apply_to = ApplyTo::parse(&def.apply_to).map_err(invalid)?;
+        let policy = Policy::new(
+            &def.name,
+            &def.pattern,
+            apply_to,
+            def.definition.clone(),
+            def.priority,
+        )
+        .map_err(invalid)?;
+        policies.push((def.vhost.as_str(), policy));
+    }
+    Ok(policies)
 }
 
 fn check_exchanges<'a>(

@@ -1,5 +1,6 @@
-//! The broker's users, vhosts, permissions, exchanges, queues and bindings as a definitions
-//! file RabbitMQ can import.
+//! The broker's users, vhosts, permissions, policies, exchanges, queues and bindings, and the
+//! definitions it keeps without applying (parameters, topic permissions, vhost metadata), as a
+//! definitions file RabbitMQ can import.
 //!
 //! What RabbitMQ leaves out, rmqd leaves out: exclusive queues (they die with their
 //! connection) and the exchanges every vhost has (`""` and `amq.*`). One difference on
@@ -12,8 +13,8 @@ use serde_json::{Map, Value};
 
 use super::arguments::to_json;
 use super::format::{
-    BindingDef, Definitions, DestinationType, ExchangeDef, PermissionDef, QueueDef, Tags, UserDef,
-    VhostDef, VhostMetadata,
+    BindingDef, Definitions, DestinationType, ExchangeDef, PermissionDef, PolicyDef, QueueDef,
+    Tags, UserDef, VhostDef,
 };
 use super::topology::exchanges_and_bindings;
 use crate::broker::Broker;
@@ -114,6 +115,21 @@ pub fn export(broker: &Broker) -> Definitions {
             });
         }
     }
+    let kept = broker.kept();
+    let policies = vhosts
+        .iter()
+        .flat_map(|vhost| {
+            let vhost_name = vhost.name.to_string_lossy().into_owned();
+            vhost.policies().into_iter().map(move |p| PolicyDef {
+                apply_to: p.apply_to.name().to_string(),
+                definition: p.definition.clone(),
+                name: p.name.clone(),
+                pattern: p.pattern.clone(),
+                priority: p.priority,
+                vhost: vhost_name.clone(),
+            })
+        })
+        .collect();
     queues.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
     exchanges.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));
     bindings.sort_by_cached_key(|b| {
@@ -134,19 +150,33 @@ pub fn export(broker: &Broker) -> Definitions {
         product_version: Some(env!("CARGO_PKG_VERSION").to_string()),
         users,
         vhosts: vhost_names
-            .into_iter()
-            .map(|name| VhostDef {
-                // rmqd keeps no vhost limits, descriptions or tags: RabbitMQ's empty forms.
-                limits: Value::Array(Vec::new()),
-                metadata: VhostMetadata::default(),
-                name,
+            .iter()
+            .map(|name| {
+                // A vhost not imported has RabbitMQ's empty limits and metadata.
+                let kept_vhost = kept.vhosts.get(name).cloned().unwrap_or_default();
+                VhostDef {
+                    limits: match kept_vhost.limits {
+                        Value::Null => Value::Array(Vec::new()),
+                        limits => limits,
+                    },
+                    metadata: kept_vhost.metadata,
+                    name: name.clone(),
+                }
             })
             .collect(),
         permissions,
-        topic_permissions: Vec::new(),
-        parameters: Vec::new(),
-        global_parameters: Vec::new(),
-        policies: Vec::new(),
+        topic_permissions: kept
+            .topic_permissions
+            .into_iter()
+            .filter(|p| vhost_names.contains(&p.vhost) && broker.users.exists(&p.user))
+            .collect(),
+        parameters: kept
+            .parameters
+            .into_iter()
+            .filter(|p| vhost_names.contains(&p.vhost))
+            .collect(),
+        global_parameters: kept.global_parameters,
+        policies,
         queues,
         exchanges,
         bindings,

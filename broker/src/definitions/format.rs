@@ -194,8 +194,8 @@ pub struct ExchangeDef {
     #[serde(default = "yes")]
     pub durable: bool,
     /// RabbitMQ 3.10 leaves this out (it does not export internal exchanges at all); rmqd
-    /// writes it, and RabbitMQ's import reads it.
-    #[serde(default)]
+    /// writes it for internal exchanges only, and RabbitMQ's import reads it.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub internal: bool,
     pub name: String,
     #[serde(rename = "type")]
@@ -205,6 +205,10 @@ pub struct ExchangeDef {
 
 fn yes() -> bool {
     true
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

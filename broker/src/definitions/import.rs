@@ -1,6 +1,6 @@
 //! Applying definitions to a broker, in RabbitMQ's order: users, vhosts, permissions, then
-//! what rmqd does not apply yet (topic permissions, global parameters, policies, parameters),
-//! then exchanges, queues and bindings.
+//! policies, then what rmqd keeps but does not apply yet (topic permissions, global parameters,
+//! parameters, vhost metadata and limits), then exchanges, queues and bindings.
 //!
 //! The file is checked whole first (`check`), so a bad file changes nothing. What only the
 //! broker can judge (an existing queue with other arguments) stops the import where it is
@@ -24,8 +24,8 @@ use crate::vhost::{ExchangeSpec, QueueSpec, Vhost};
 /// Imported queues belong to no connection (they are never exclusive).
 const NO_CONNECTION: ConnectionId = 0;
 
-/// What an import applied, by kind of item; policies, parameters, global parameters and topic
-/// permissions are counted but not applied yet.
+/// What an import applied, by kind of item; parameters, global parameters and topic
+/// permissions are counted and kept but not applied yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ImportSummary {
     pub users: usize,
@@ -48,16 +48,16 @@ impl fmt::Display for ImportSummary {
         };
         write!(
             f,
-            "{}, {}, {}, {}, {}, {}",
+            "{}, {}, {}, {}, {}, {}, {}",
             count(self.users, "user", "users"),
             count(self.vhosts, "vhost", "vhosts"),
             count(self.permissions, "permission", "permissions"),
+            count(self.policies, "policy", "policies"),
             count(self.exchanges, "exchange", "exchanges"),
             count(self.queues, "queue", "queues"),
             count(self.bindings, "binding", "bindings"),
         )?;
         let kept: Vec<String> = [
-            (self.policies, "policy", "policies"),
             (self.parameters, "parameter", "parameters"),
             (
                 self.global_parameters,
@@ -75,7 +75,7 @@ impl fmt::Display for ImportSummary {
         .map(|(n, one, many)| count(n, one, many))
         .collect();
         if !kept.is_empty() {
-            write!(f, "; not applied yet: {}", kept.join(", "))?;
+            write!(f, "; kept but not applied yet: {}", kept.join(", "))?;
         }
         Ok(())
     }
@@ -95,7 +95,7 @@ pub fn import(broker: &Broker, defs: &Definitions) -> Result<ImportSummary, Defi
         broker.add_vhost(&vhost.name);
         if !limits_are_empty(&vhost.limits) {
             warn!(
-                "definitions: limits of vhost '{}' are not applied: rmqd has no vhost limits yet",
+                "definitions: limits of vhost '{}' are kept and exported but not applied: rmqd has no vhost limits yet",
                 vhost.name
             );
         }
@@ -111,6 +111,19 @@ pub fn import(broker: &Broker, defs: &Definitions) -> Result<ImportSummary, Defi
             })?;
         summary.permissions += 1;
     }
+    for (vhost, policy) in &checked.policies {
+        if let Some(vhost) = broker.vhost(vhost.as_bytes()) {
+            vhost.set_policy(policy.clone());
+            summary.policies += 1;
+        }
+    }
+    let keeps_something = !defs.vhosts.is_empty()
+        || !defs.topic_permissions.is_empty()
+        || !defs.parameters.is_empty()
+        || !defs.global_parameters.is_empty();
+    if keeps_something {
+        broker.change_kept(|kept| kept.merge(defs));
+    }
     summary.topic_permissions = not_applied(
         "topic permissions",
         defs.topic_permissions.iter().map(|p| {
@@ -123,12 +136,6 @@ pub fn import(broker: &Broker, defs: &Definitions) -> Result<ImportSummary, Defi
     summary.global_parameters = not_applied(
         "global parameters",
         defs.global_parameters.iter().map(|p| p.name.clone()),
-    );
-    summary.policies = not_applied(
-        "policies",
-        defs.policies
-            .iter()
-            .map(|p| format!("'{}' in vhost '{}'", p.name, p.vhost)),
     );
     summary.parameters = not_applied(
         "parameters",
@@ -217,7 +224,7 @@ fn not_applied(kind: &str, items: impl Iterator<Item = String>) -> usize {
     let items: Vec<String> = items.collect();
     if !items.is_empty() {
         warn!(
-            "definitions: {kind} are not applied, rmqd does not support them yet: {}",
+            "definitions: {kind} are kept and exported but not applied, rmqd does not support them yet: {}",
             items.join(", ")
         );
     }

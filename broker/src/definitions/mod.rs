@@ -15,6 +15,7 @@ mod error;
 mod export;
 mod format;
 mod import;
+mod kept;
 mod topology;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use format::{
     PermissionDef, PolicyDef, QueueDef, Tags, TopicPermissionDef, UserDef, VhostDef, VhostMetadata,
 };
 pub use import::{ImportSummary, import};
+pub(crate) use kept::Kept;
 
 /// The top-level keys rmqd reads. RabbitMQ adds others over versions (and tools add their own);
 /// they are ignored with a warning.

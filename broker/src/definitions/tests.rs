@@ -149,8 +149,8 @@ fn import_counts_everything_and_says_what_is_not_applied() {
     );
     assert_eq!(
         summary.to_string(),
-        "4 users, 3 vhosts, 6 permissions, 8 exchanges, 7 queues, 10 bindings; not applied yet: \
-         1 policy, 1 parameter, 1 global parameter, 1 topic permission"
+        "4 users, 3 vhosts, 6 permissions, 1 policy, 8 exchanges, 7 queues, 10 bindings; kept but \
+         not applied yet: 1 parameter, 1 global parameter, 1 topic permission"
     );
 }
 

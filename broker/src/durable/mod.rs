@@ -15,11 +15,14 @@ use parking_lot::Mutex;
 use rmqd_codec::{Method, ShortStr};
 use tracing::{debug, error, info, warn};
 
+use crate::auth::{User, UserChange};
+use crate::definitions::Kept;
 use crate::memory::MemoryTracker;
 use crate::message::Message;
 use crate::outbox::Outbox;
+use crate::policy::Policy;
 use crate::store::{Appended, LogConfig, Position, SegmentLog, StoreError};
-use records::{message_kind, meta_kind};
+use records::{PolicyRecord, UserRecord, message_kind, meta_kind};
 pub(crate) use recovery::{Recovered, rebuild};
 use space::SegmentBook;
 
@@ -71,6 +74,14 @@ pub(crate) struct DurableTopology {
     pub methods: Vec<Method>,
     /// Queue declarations with the ids their messages are recorded under.
     pub queues: Vec<(u64, Method)>,
+    pub policies: Vec<Arc<Policy>>,
+}
+
+/// What the topology log holds besides vhosts: for a rewrite.
+pub(crate) struct DurableAccess {
+    pub users: Vec<User>,
+    pub initialised: bool,
+    pub kept: Kept,
 }
 
 /// Topology records beyond twice the live ones that are tolerated before a rewrite at startup.
@@ -177,10 +188,37 @@ impl DiskStore {
         &self,
         replayed: usize,
         vhosts: &[(ShortStr, DurableTopology)],
+        access: &DurableAccess,
     ) -> Result<(), StoreError> {
         let mut records = Vec::new();
-        for (vhost, DurableTopology { methods, queues }) in vhosts {
+        if access.initialised {
+            records.push((meta_kind::INITIALISED, bytes::Bytes::new()));
+        }
+        if !access.kept.is_empty() {
+            records.push((meta_kind::KEPT, records::encode_json(&access.kept)));
+        }
+        for user in &access.users {
+            records.push((
+                meta_kind::USER,
+                records::encode_json(&UserRecord::from_user(user)),
+            ));
+        }
+        for (
+            vhost,
+            DurableTopology {
+                methods,
+                queues,
+                policies,
+            },
+        ) in vhosts
+        {
             records.push((meta_kind::VHOST, records::encode_vhost(vhost)));
+            for policy in policies {
+                records.push((
+                    meta_kind::POLICY,
+                    records::encode_vhost_json(vhost, &PolicyRecord::from_policy(policy)),
+                ));
+            }
             let declare = |m: &&Method| matches!(m, Method::ExchangeDeclare(_));
             for method in methods.iter().filter(declare) {
                 records.push((
@@ -216,6 +254,44 @@ impl DiskStore {
 
     pub(crate) fn vhost_added(&self, name: &ShortStr) {
         self.write_meta(meta_kind::VHOST, records::encode_vhost(name));
+    }
+
+    pub(crate) fn policy_set(&self, vhost: &ShortStr, policy: &Policy) {
+        self.write_meta(
+            meta_kind::POLICY,
+            records::encode_vhost_json(vhost, &PolicyRecord::from_policy(policy)),
+        );
+    }
+
+    pub(crate) fn policy_cleared(&self, vhost: &ShortStr, name: &str) {
+        self.write_meta(
+            meta_kind::POLICY_CLEARED,
+            records::encode_vhost_text(vhost, name),
+        );
+    }
+
+    /// Records a change to users, as the users' journal.
+    pub(crate) fn user_changed(&self, change: UserChange<'_>) {
+        match change {
+            UserChange::Saved(user) => self.write_meta(
+                meta_kind::USER,
+                records::encode_json(&UserRecord::from_user(user)),
+            ),
+            UserChange::Deleted(name) => self.write_meta(
+                meta_kind::USER_DELETED,
+                bytes::Bytes::copy_from_slice(name.as_bytes()),
+            ),
+        }
+    }
+
+    /// Records the kept definitions, whole: they change only on import and vhost deletion.
+    pub(crate) fn kept_changed(&self, kept: &Kept) {
+        self.write_meta(meta_kind::KEPT, records::encode_json(kept));
+    }
+
+    /// Records that the default user and vhost have been created.
+    pub(crate) fn initialised(&self) {
+        self.write_meta(meta_kind::INITIALISED, bytes::Bytes::new());
     }
 
     pub(crate) fn vhost_deleted(&self, name: &ShortStr) {

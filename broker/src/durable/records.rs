@@ -2,10 +2,17 @@
 //! that made the change, encoded by rmqd's codec, so replaying them reuses the code that
 //! declared things in the first place. All integers are big-endian, as on the wire.
 
+use std::collections::BTreeMap;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rmqd_codec::{DEFAULT_FRAME_MAX, Frame, FrameDecoder, Method, ShortStr, encode_method};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
+use crate::auth::{HashingAlgorithm, PasswordHash, Permissions, User};
+use crate::definitions::Kept;
 use crate::message::{StoredMessage, StoredRef};
+use crate::policy::{ApplyTo, Policy, PolicyError};
 
 /// Kinds in `meta/`.
 pub(super) mod meta_kind {
@@ -17,6 +24,17 @@ pub(super) mod meta_kind {
     pub const QUEUE_DELETED: u8 = 4;
     /// A vhost and everything in it went; records naming it before this one are history.
     pub const VHOST_DELETED: u8 = 5;
+    /// A policy set in a vhost (JSON after the vhost name).
+    pub const POLICY: u8 = 6;
+    pub const POLICY_CLEARED: u8 = 7;
+    /// A user as it now is: password hash, tags, permissions (JSON).
+    pub const USER: u8 = 8;
+    pub const USER_DELETED: u8 = 9;
+    /// The default user and vhost were created; later starts leave them to the operator, as
+    /// RabbitMQ creates them only on a node's first start.
+    pub const INITIALISED: u8 = 10;
+    /// Definitions kept for export though not acted on (JSON), whole.
+    pub const KEPT: u8 = 11;
 }
 
 /// Kinds in `messages/`.
@@ -46,6 +64,119 @@ pub(super) enum MetaRecord {
         id: u64,
     },
     VhostDeleted(ShortStr),
+    Policy {
+        vhost: ShortStr,
+        policy: PolicyRecord,
+    },
+    PolicyCleared {
+        vhost: ShortStr,
+        name: String,
+    },
+    User(UserRecord),
+    UserDeleted(String),
+    Initialised,
+    Kept(Kept),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct PolicyRecord {
+    pub name: String,
+    pub pattern: String,
+    pub apply_to: String,
+    pub definition: Map<String, Value>,
+    pub priority: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct UserRecord {
+    pub name: String,
+    /// Base64 of salt and digest, as in definitions files; empty for no password.
+    pub password_hash: String,
+    pub hashing_algorithm: String,
+    pub tags: Vec<String>,
+    /// vhost → [configure, write, read].
+    pub permissions: BTreeMap<String, [String; 3]>,
+}
+
+impl PolicyRecord {
+    pub fn from_policy(policy: &Policy) -> PolicyRecord {
+        PolicyRecord {
+            name: policy.name.clone(),
+            pattern: policy.pattern.clone(),
+            apply_to: policy.apply_to.name().to_string(),
+            definition: policy.definition.clone(),
+            priority: policy.priority,
+        }
+    }
+
+    pub fn into_policy(self) -> Result<Policy, PolicyError> {
+        let apply_to = ApplyTo::parse(&self.apply_to)?;
+        Policy::new(
+            &self.name,
+            &self.pattern,
+            apply_to,
+            self.definition,
+            self.priority,
+        )
+    }
+}
+
+impl UserRecord {
+    pub fn from_user(user: &User) -> UserRecord {
+        let hash = user.password_hash();
+        UserRecord {
+            name: user.name.clone(),
+            password_hash: hash.to_base64(),
+            hashing_algorithm: hash.algorithm().name().to_string(),
+            tags: user.tags().to_vec(),
+            permissions: user
+                .permissions()
+                .iter()
+                .map(|(vhost, p)| {
+                    (
+                        vhost.clone(),
+                        [p.configure.clone(), p.write.clone(), p.read.clone()],
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub fn into_user(self) -> Result<User, String> {
+        let algorithm = HashingAlgorithm::from_name(&self.hashing_algorithm)
+            .ok_or_else(|| format!("unknown hashing algorithm {}", self.hashing_algorithm))?;
+        let password = PasswordHash::from_base64(&self.password_hash, algorithm)?;
+        let permissions = self
+            .permissions
+            .into_iter()
+            .map(|(vhost, [c, w, r])| (vhost, Permissions::new(&c, &w, &r)))
+            .collect();
+        Ok(User::restored(&self.name, password, self.tags, permissions))
+    }
+}
+
+/// A name-prefixed JSON record: `[vhost short string][JSON]`.
+pub(super) fn encode_vhost_json(vhost: &ShortStr, value: &impl Serialize) -> Bytes {
+    let mut out = BytesMut::new();
+    put_short(&mut out, vhost.as_bytes());
+    // Serialising plain structs of strings, numbers and maps cannot fail.
+    if let Ok(json) = serde_json::to_vec(value) {
+        out.put_slice(&json);
+    }
+    out.freeze()
+}
+
+pub(super) fn encode_vhost_text(vhost: &ShortStr, text: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    put_short(&mut out, vhost.as_bytes());
+    out.put_slice(text.as_bytes());
+    out.freeze()
+}
+
+pub(super) fn encode_json(value: &impl Serialize) -> Bytes {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .unwrap_or_default()
 }
 
 pub(super) fn encode_vhost(name: &ShortStr) -> Bytes {
@@ -93,6 +224,26 @@ pub(super) fn decode_meta(kind: u8, mut payload: Bytes) -> Result<MetaRecord, Ma
         meta_kind::QUEUE_DELETED => Ok(MetaRecord::QueueDeleted {
             id: take_u64(&mut payload).ok_or_else(bad)?,
         }),
+        meta_kind::POLICY => {
+            let vhost = take_short(&mut payload).ok_or_else(bad)?;
+            let policy = serde_json::from_slice(&payload).map_err(|_| bad())?;
+            Ok(MetaRecord::Policy { vhost, policy })
+        }
+        meta_kind::POLICY_CLEARED => {
+            let vhost = take_short(&mut payload).ok_or_else(bad)?;
+            let name = String::from_utf8(payload.to_vec()).map_err(|_| bad())?;
+            Ok(MetaRecord::PolicyCleared { vhost, name })
+        }
+        meta_kind::USER => Ok(MetaRecord::User(
+            serde_json::from_slice(&payload).map_err(|_| bad())?,
+        )),
+        meta_kind::USER_DELETED => Ok(MetaRecord::UserDeleted(
+            String::from_utf8(payload.to_vec()).map_err(|_| bad())?,
+        )),
+        meta_kind::INITIALISED => Ok(MetaRecord::Initialised),
+        meta_kind::KEPT => Ok(MetaRecord::Kept(
+            serde_json::from_slice(&payload).map_err(|_| bad())?,
+        )),
         _ => Err(bad()),
     }
 }

@@ -184,6 +184,33 @@ pub(crate) fn rebuild(
                     vhost.remove_queue_if_same(&queue);
                 }
             }
+            MetaRecord::Policy { vhost, policy } => {
+                let Some(vhost) = broker.vhost(vhost.as_bytes()) else {
+                    continue;
+                };
+                let name = policy.name.clone();
+                match policy.into_policy() {
+                    Ok(policy) => vhost.set_policy(policy),
+                    Err(err) => {
+                        warn!(vhost = %vhost.name, policy = %name, "cannot recover policy: {err}")
+                    }
+                }
+            }
+            MetaRecord::PolicyCleared { vhost, name } => {
+                if let Some(vhost) = broker.vhost(vhost.as_bytes()) {
+                    vhost.clear_policy(&name);
+                }
+            }
+            MetaRecord::User(record) => {
+                let name = record.name.clone();
+                match record.into_user() {
+                    Ok(user) => broker.users.restore(user),
+                    Err(err) => warn!(user = %name, "cannot recover user: {err}"),
+                }
+            }
+            MetaRecord::UserDeleted(name) => broker.users.restore_deleted(&name),
+            MetaRecord::Initialised => broker.set_initialised(),
+            MetaRecord::Kept(kept) => broker.restore_kept(kept),
             MetaRecord::Method { vhost, method } => {
                 let Some(vhost) = broker.vhost(vhost.as_bytes()) else {
                     continue;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use rmqd_codec::{FieldTable, FieldValue};
 
 use crate::error::{AmqpError, resource};
+use crate::policy::{Policy, QueueLimits};
 
 /// The arguments RabbitMQ compares when a queue is declared again; others may differ freely.
 const COMPARED_ON_REDECLARE: &[&str] = &[
@@ -33,6 +34,20 @@ pub(crate) struct QueueSettings {
 }
 
 impl QueueSettings {
+    /// The limits in force under `policy`: for each, the stricter of the argument and the
+    /// policy, as RabbitMQ resolves `message-ttl` and `expires`.
+    pub fn limits_under(&self, policy: Option<&Policy>) -> QueueLimits {
+        let from_policy = policy.map(|p| p.queue_limits).unwrap_or_default();
+        let stricter = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        QueueLimits {
+            message_ttl: stricter(self.message_ttl, from_policy.message_ttl),
+            expires: stricter(self.expires, from_policy.expires),
+        }
+    }
+
     pub fn from_arguments(
         args: &FieldTable,
         queue: &str,

@@ -21,6 +21,7 @@ use crate::connection::ConnectionId;
 use crate::durable::DiskStore;
 use crate::message::Message;
 use crate::outbox::{Delivery, Event, Outbox};
+use crate::policy::{Policy, QueueLimits};
 use crate::store::Position;
 use crate::vhost::QueueSpec;
 pub(crate) use arguments::QueueSettings;
@@ -64,6 +65,10 @@ struct State {
     had_consumers: bool,
     deleted: bool,
     last_used: Option<Instant>,
+    /// The policy that applies, if any; set at declare and whenever policies change.
+    policy: Option<Arc<Policy>>,
+    /// The queue's own limits and its policy's, combined: what TTL and expiry obey.
+    limits: QueueLimits,
 }
 
 pub struct Queue {
@@ -73,6 +78,7 @@ pub struct Queue {
     pub auto_delete: bool,
     pub exclusive_owner: Option<ConnectionId>,
     pub arguments: FieldTable,
+    /// What the queue's `x-` arguments asked for; a policy may tighten some of it.
     pub(crate) settings: QueueSettings,
     /// Set for a durable queue when the broker has a data dir: its persistent messages are
     /// recorded there.
@@ -115,6 +121,7 @@ impl Queue {
         now: Instant,
     ) -> Arc<Queue> {
         let max_priority = settings.max_priority;
+        let limits = settings.limits_under(None);
         Arc::new(Queue {
             name,
             vhost,
@@ -135,6 +142,8 @@ impl Queue {
                 had_consumers: false,
                 deleted: false,
                 last_used: Some(now),
+                policy: None,
+                limits,
             }),
         })
     }
@@ -168,8 +177,8 @@ impl Queue {
 
     /// Puts back a message recovered from disk, behind those already recovered.
     pub(crate) fn recover(&self, message: Arc<Message>, at: Position, now: Instant) {
-        let expires_at = self.expiry_for(&message, now);
         let mut st = self.state.lock();
+        let expires_at = Self::expiry_for(&st, &message, now);
         let entry = Entry {
             seq: 0,
             message,
@@ -182,8 +191,8 @@ impl Queue {
     /// Puts back a recovered message whose body recovery left on disk. Its own `expiration`
     /// is in its properties, on disk too: it counts from when the message is read back.
     pub(crate) fn recover_on_disk(&self, id: u64, at: Position, now: Instant) {
-        let expires_at = self.settings.message_ttl.map(|ttl| now + ttl);
         let mut st = self.state.lock();
+        let expires_at = st.limits.message_ttl.map(|ttl| now + ttl);
         match OnDisk::new(id, at, true, expires_at) {
             Some(on_disk) => st.tail.push_back(Slot::OnDisk(on_disk)),
             None => {
@@ -295,6 +304,20 @@ impl Queue {
         }
     }
 
+    /// Applies a policy (or none) from now on. Messages already queued keep the expiry they
+    /// were given; later ones, and the queue's own expiry, follow the new limits.
+    pub(crate) fn apply_policy(&self, policy: Option<Arc<Policy>>) {
+        let limits = self.settings.limits_under(policy.as_deref());
+        let mut st = self.state.lock();
+        st.policy = policy;
+        st.limits = limits;
+    }
+
+    /// The name of the policy that applies, for listings.
+    pub fn policy_name(&self) -> Option<String> {
+        self.state.lock().policy.as_ref().map(|p| p.name.clone())
+    }
+
     pub fn counts(&self, now: Instant) -> QueueCounts {
         let mut st = self.state.lock();
         self.drop_expired(&mut st, now);
@@ -317,11 +340,11 @@ impl Queue {
         at: Option<Position>,
         now: Instant,
     ) -> bool {
-        let expires_at = self.expiry_for(&message, now);
         let mut st = self.state.lock();
         if st.deleted {
             return false;
         }
+        let expires_at = Self::expiry_for(&st, &message, now);
         let entry = Entry {
             seq: 0,
             message,
@@ -333,9 +356,10 @@ impl Queue {
         true
     }
 
-    /// The earlier of the queue's `x-message-ttl` and the message's `expiration`.
-    fn expiry_for(&self, message: &Message, now: Instant) -> Option<Instant> {
-        let ttl = match (self.settings.message_ttl, message.ttl()) {
+    /// The earlier of the queue's message TTL (`x-message-ttl` or policy) and the message's
+    /// `expiration`.
+    fn expiry_for(st: &State, message: &Message, now: Instant) -> Option<Instant> {
+        let ttl = match (st.limits.message_ttl, message.ttl()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -474,10 +498,10 @@ impl Queue {
 
     /// Whether `x-expires` has run out: no consumers and no use for that long.
     pub(crate) fn has_expired(&self, now: Instant) -> bool {
-        let Some(expires) = self.settings.expires else {
+        let st = self.state.lock();
+        let Some(expires) = st.limits.expires else {
             return false;
         };
-        let st = self.state.lock();
         st.consumers.is_empty()
             && !st.deleted
             && st
