@@ -288,6 +288,7 @@ impl Channel {
                 queue: d.queue,
                 entry: d.entry,
                 consumer_tag: Some(d.consumer_tag),
+                delivered_at: ctx.now,
             });
         }
     }
@@ -325,6 +326,7 @@ impl Channel {
                 queue,
                 entry,
                 consumer_tag: None,
+                delivered_at: ctx.now,
             });
         }
         Ok(())

@@ -9,7 +9,7 @@ mod tx;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rmqd_codec::{ChannelClose, Frame, Method, ShortStr, encode_method};
@@ -54,6 +54,8 @@ pub(crate) struct Unacked {
     pub entry: Entry,
     /// None for basic.get.
     pub consumer_tag: Option<ShortStr>,
+    /// When it went out: it must be acked within the consumer timeout.
+    pub delivered_at: Instant,
 }
 
 pub(crate) struct Channel {
@@ -254,6 +256,15 @@ impl Channel {
         for c in self.consumers.values() {
             c.queue.kick(now);
         }
+    }
+
+    /// When the oldest delivery still unacked outlives `timeout` (RabbitMQ's
+    /// `consumer_timeout`); deliveries are kept in the order they went out.
+    pub fn ack_deadline(&self, timeout: Duration) -> Option<Instant> {
+        if self.closing {
+            return None;
+        }
+        self.unacked.front().map(|u| u.delivered_at + timeout)
     }
 
     pub fn flush_confirms(&mut self, id: u16, out: &mut BytesMut) {

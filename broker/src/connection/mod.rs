@@ -257,9 +257,15 @@ impl Connection {
         match self.phase {
             Phase::Closed => None,
             Phase::Closing { deadline } => Some(deadline),
-            Phase::Open => self
-                .heartbeat
-                .map(|hb| (self.last_sent + hb / 2).min(self.last_received + hb * 2)),
+            Phase::Open => {
+                let heartbeat = self
+                    .heartbeat
+                    .map(|hb| (self.last_sent + hb / 2).min(self.last_received + hb * 2));
+                match (heartbeat, self.ack_deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             _ => Some(self.started + self.session.broker.config.handshake_timeout),
         }
     }
@@ -270,6 +276,7 @@ impl Connection {
             Phase::Closing { deadline } if now >= deadline => self.phase = Phase::Closed,
             Phase::Closing { .. } => {}
             Phase::Open => {
+                self.close_timed_out_channels(now);
                 let Some(hb) = self.heartbeat else { return };
                 if now >= self.last_received + hb * 2 {
                     warn!(peer = %self.peer, "missed heartbeats from client, timeout: {}s", hb.as_secs());
@@ -286,6 +293,47 @@ impl Connection {
                     self.out.clear();
                 }
             }
+        }
+    }
+
+    /// The earliest moment a channel's oldest unacked delivery outlives the consumer timeout.
+    fn ack_deadline(&self) -> Option<Instant> {
+        let timeout = self.session.broker.config.consumer_timeout?;
+        self.channels
+            .values()
+            .filter_map(|c| c.ack_deadline(timeout))
+            .min()
+    }
+
+    /// Closes, with 406 as RabbitMQ does, each channel that has held a delivery unacked for
+    /// longer than the consumer timeout; its messages go back to their queues.
+    fn close_timed_out_channels(&mut self, now: Instant) {
+        let Some(timeout) = self.session.broker.config.consumer_timeout else {
+            return;
+        };
+        for (id, channel) in self.channels.iter_mut() {
+            if channel
+                .ack_deadline(timeout)
+                .is_none_or(|deadline| deadline > now)
+            {
+                continue;
+            }
+            let ms = timeout.as_millis();
+            warn!(
+                peer = %self.peer,
+                channel = id,
+                "consumer on channel {id} has timed out waiting for delivery acknowledgement; timeout used: {ms} ms"
+            );
+            let err = AmqpError::precondition_failed(format!(
+                "delivery acknowledgement on channel {id} timed out. Timeout value used: {ms} ms. \
+                 This timeout value can be configured, see consumers doc guide to learn more"
+            ));
+            let mut ctx = Ctx {
+                session: &mut self.session,
+                out: &mut self.out,
+                now,
+            };
+            channel.close_with(err, &mut ctx);
         }
     }
 
