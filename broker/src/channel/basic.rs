@@ -7,9 +7,11 @@ use rmqd_codec::{
     BasicQosOk, ContentMethod, ShortStr, encode_stored_content, reply_code,
 };
 
+use super::access::Resource;
 use super::content::Published;
 use super::queue::notify_orphans;
 use super::{Channel, ChannelConsumer, Ctx, Unacked};
+use crate::auth::Access;
 use crate::connection::Session;
 use crate::error::{AmqpError, resource};
 use crate::message::Message;
@@ -50,6 +52,8 @@ impl Channel {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
         let name = self.queue_name(&m.queue)?;
+        self.access
+            .check(Access::Read, Resource::Queue, name.as_bytes(), ctx)?;
         let vhost = ctx.vhost();
         let queue = vhost.queue(&name, ctx.session.id)?;
         let tag = if m.consumer_tag.is_empty() {
@@ -156,6 +160,14 @@ impl Channel {
 
     /// A complete message arrived: route it, then enqueue it now or at commit.
     pub(super) fn publish(&mut self, p: Published, ctx: &mut Ctx<'_>) -> Result<(), AmqpError> {
+        self.access
+            .check(
+                Access::Write,
+                Resource::Exchange,
+                p.publish.exchange.as_bytes(),
+                ctx,
+            )
+            .map_err(|e| e.during(60, 40))?;
         let vhost = ctx.vhost();
         let mut queues = std::mem::take(&mut self.route_buf);
         queues.clear();
@@ -295,6 +307,8 @@ impl Channel {
 
     pub(super) fn basic_get(&mut self, m: BasicGet, ctx: &mut Ctx<'_>) -> Result<(), AmqpError> {
         let name = self.queue_name(&m.queue)?;
+        self.access
+            .check(Access::Read, Resource::Queue, name.as_bytes(), ctx)?;
         let queue = ctx.vhost().queue(&name, ctx.session.id)?;
         let Some((entry, remaining, settled_at)) = queue.get(!m.no_ack, ctx.now) else {
             ctx.send(self.id, BasicGetEmpty::default());

@@ -1,6 +1,7 @@
 //! The channel state machine: methods by AMQP class (one file each), content assembly, and the
 //! channel's deliveries, unacked messages, consumers, confirms and transaction.
 
+mod access;
 mod basic;
 mod content;
 mod exchange;
@@ -18,6 +19,7 @@ use crate::connection::Session;
 use crate::error::AmqpError;
 use crate::queue::{Credit, Entry, Queue};
 use crate::vhost::Vhost;
+use access::AccessCache;
 use content::Assembly;
 use tx::{Confirms, Transaction};
 
@@ -79,6 +81,8 @@ pub(crate) struct Channel {
     pack_buf: BytesMut,
     /// Reused for the ids of the durable queues a persistent message goes to.
     durable_buf: Vec<u64>,
+    /// What the connection's user was lately allowed to do here.
+    access: AccessCache,
 }
 
 impl Channel {
@@ -98,6 +102,7 @@ impl Channel {
             route_buf: Vec::new(),
             pack_buf: BytesMut::new(),
             durable_buf: Vec::new(),
+            access: AccessCache::default(),
         }
     }
 

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use rmqd_codec::{
-    QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
-    QueuePurgeOk, QueueUnbind, QueueUnbindOk, ShortStr,
+    FieldValue, QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk,
+    QueuePurge, QueuePurgeOk, QueueUnbind, QueueUnbindOk, ShortStr, reply_code,
 };
 
+use super::access::Resource;
 use super::{Channel, Ctx};
+use crate::auth::Access;
 use crate::error::AmqpError;
+use crate::names::server_named;
 use crate::outbox::Event;
 use crate::queue::Consumer;
 use crate::vhost::{Destination, QueueSpec};
@@ -29,6 +32,10 @@ impl Channel {
         m: QueueDeclare,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
+        // A passive declare only looks, and RabbitMQ lets anyone with access to the vhost look.
+        if !m.passive {
+            self.check_queue_declare(&m, ctx)?;
+        }
         let vhost = ctx.vhost();
         let (queue, counts) = vhost.declare_queue(
             &QueueSpec {
@@ -65,8 +72,44 @@ impl Channel {
         Ok(())
     }
 
+    /// Configure access to the queue; for a new queue that dead-letters, also read access to it
+    /// and write access to the exchange it dead-letters to, as RabbitMQ asks.
+    fn check_queue_declare(&mut self, m: &QueueDeclare, ctx: &Ctx<'_>) -> Result<(), AmqpError> {
+        // RabbitMQ refuses a reserved name before it looks at permissions; the vhost does that.
+        if m.queue.as_bytes().starts_with(b"amq.") {
+            return Ok(());
+        }
+        // The vhost picks a server-named queue's name as it creates it, so the check is on a
+        // name of the same form: no sensible pattern tells two random suffixes apart.
+        let name = match m.queue.is_empty() {
+            true => server_named("amq.gen-"),
+            false => m.queue.clone(),
+        };
+        self.access
+            .check(Access::Configure, Resource::Queue, name.as_bytes(), ctx)?;
+        let Some(FieldValue::LongStr(dlx)) = m.arguments.get("x-dead-letter-exchange") else {
+            return Ok(());
+        };
+        let is_new = m.queue.is_empty()
+            || matches!(ctx.vhost().queue(&name, ctx.session.id),
+                        Err(e) if e.code == reply_code::NOT_FOUND);
+        if is_new {
+            self.access
+                .check(Access::Read, Resource::Queue, name.as_bytes(), ctx)?;
+            self.access
+                .check(Access::Write, Resource::Exchange, dlx, ctx)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn queue_bind(&mut self, m: QueueBind, ctx: &mut Ctx<'_>) -> Result<(), AmqpError> {
         let queue = self.queue_name(&m.queue)?;
+        self.access.check_binding(
+            Resource::Queue,
+            queue.as_bytes(),
+            m.exchange.as_bytes(),
+            ctx,
+        )?;
         // With the queue name left empty, an empty routing key means the queue's name too.
         let routing_key = if m.queue.is_empty() && m.routing_key.is_empty() {
             queue.clone()
@@ -92,6 +135,12 @@ impl Channel {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
         let queue = self.queue_name(&m.queue)?;
+        self.access.check_binding(
+            Resource::Queue,
+            queue.as_bytes(),
+            m.exchange.as_bytes(),
+            ctx,
+        )?;
         ctx.vhost().unbind(
             &m.exchange,
             Destination::Queue(queue),
@@ -108,6 +157,8 @@ impl Channel {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
         let name = self.queue_name(&m.queue)?;
+        self.access
+            .check(Access::Read, Resource::Queue, name.as_bytes(), ctx)?;
         let queue = ctx.vhost().queue(&name, ctx.session.id)?;
         let message_count = queue.purge();
         if !m.nowait {
@@ -122,6 +173,8 @@ impl Channel {
         ctx: &mut Ctx<'_>,
     ) -> Result<(), AmqpError> {
         let name = self.queue_name(&m.queue)?;
+        self.access
+            .check(Access::Configure, Resource::Queue, name.as_bytes(), ctx)?;
         let (message_count, orphans) =
             ctx.vhost()
                 .delete_queue(&name, m.if_unused, m.if_empty, ctx.session.id, ctx.now)?;
