@@ -26,8 +26,8 @@ pub mod store;
 mod vhost;
 
 pub use auth::{
-    HashingAlgorithm, LoginError, PasswordHash, Permissions, User, UserError, UserPermissions,
-    Users,
+    Access, HashingAlgorithm, InvalidPermission, LoginError, PasswordHash, Permissions, User,
+    UserError, UserPermissions, Users,
 };
 pub use broker::{Broker, BrokerConfig};
 pub use connection::{Connection, ConnectionId};

@@ -185,7 +185,7 @@ impl Vhost {
             };
         }
         let kind = ExchangeKind::from_name(spec.kind.as_bytes()).ok_or_else(|| {
-            AmqpError::command_invalid(format!("invalid exchange type '{}'", spec.kind))
+            AmqpError::command_invalid(format!("unknown exchange type '{}'", spec.kind))
         })?;
         match topo.exchanges.get(spec.name) {
             Some(x) => {
@@ -260,7 +260,12 @@ impl Vhost {
         if name.is_empty() {
             return Err(Self::default_exchange_refused());
         }
-        check_name("exchange", name)?;
+        if name.as_bytes().starts_with(b"amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "deletion of system {} not allowed",
+                self.res("exchange", name)
+            )));
+        }
         let mut topo = self.topology.write();
         let Some(exchange) = topo.exchanges.get(name) else {
             // Deleting what is not there succeeds, as in RabbitMQ 3.x.

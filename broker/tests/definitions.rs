@@ -87,6 +87,20 @@ fn errors_name_what_is_wrong() {
         "binding from exchange 'amq.topic' to queue 'gone' with routing key 'a.#' in vhost '/': \
          destination queue 'gone' does not exist"
     );
+    let defs = Definitions::from_json(
+        r#"{"vhosts": [{"name": "/"}], "users": [{"name": "u", "password_hash": "", "tags": []}],
+            "permissions": [{"user": "u", "vhost": "/", "configure": "(", "write": "", "read": ""}]}"#,
+    )
+    .unwrap();
+    let err = definitions::import(&broker, &defs).unwrap_err().to_string();
+    assert!(
+        err.starts_with("permissions of user 'u' in vhost '/': invalid configure permission '('"),
+        "{err}"
+    );
+    assert!(
+        !broker.users.exists("u"),
+        "a file that fails its check changes nothing"
+    );
 }
 
 /// A file exported from RabbitMQ 3.10, imported into rmqd and exported again, holds the same

@@ -534,12 +534,16 @@ async fn declare_with_unknown_type_closes_connection_with_503() {
     let result = ch
         .exchange_declare(
             "weird".into(),
-            ExchangeKind::Custom("foo".into()),
+            ExchangeKind::Custom("bogus".into()),
             Default::default(),
             FieldTable::default(),
         )
         .await;
-    assert_closed_with(result, 503, "COMMAND_INVALID - invalid exchange type 'foo'");
+    assert_closed_with(
+        result,
+        503,
+        "COMMAND_INVALID - unknown exchange type 'bogus'",
+    );
     for _ in 0..50 {
         if !conn.status().connected() {
             break;
@@ -573,6 +577,27 @@ async fn passive_declare_ignores_type() {
     exchange_exists(&ch, "x1")
         .await
         .expect("a passive declare with another type still succeeds");
+}
+
+#[tokio::test]
+async fn deleting_a_system_exchange_is_refused_with_403() {
+    let broker = TestBroker::start();
+    let vh = vhost(&broker);
+    let (_conn, ch) = connect_channel(&broker).await;
+    let result = ch
+        .exchange_delete("amq.direct".into(), Default::default())
+        .await;
+    assert_closed_with(
+        result,
+        403,
+        &format!(
+            "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '{vh}' not allowed"
+        ),
+    );
+    let (_conn, ch) = connect_channel(&broker).await;
+    exchange_exists(&ch, "amq.direct")
+        .await
+        .expect("amq.direct is still there");
 }
 
 #[tokio::test]

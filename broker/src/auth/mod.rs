@@ -7,7 +7,7 @@ mod sasl;
 mod users;
 
 pub use password::{HashingAlgorithm, PasswordHash};
-pub use permissions::{Access, Permissions};
+pub use permissions::{Access, InvalidPermission, Permissions};
 pub use sasl::MECHANISMS;
 pub(crate) use users::UserChange;
 pub use users::{LoginError, User, UserError, UserPermissions, Users};

@@ -13,7 +13,7 @@ use tracing::warn;
 use super::arguments::to_field_table;
 use super::error::DefinitionsError;
 use super::format::{BindingDef, Definitions, DestinationType, ExchangeDef, QueueDef, UserDef};
-use crate::auth::{HashingAlgorithm, PasswordHash};
+use crate::auth::{HashingAlgorithm, PasswordHash, Permissions};
 use crate::broker::Broker;
 use crate::error::{AmqpError, resource};
 use crate::policy::{ApplyTo, Policy, PolicyError};
@@ -193,6 +193,8 @@ fn check_permissions(known: &Known<'_>, defs: &Definitions) -> Result<(), Defini
         let item = permission_item(&p.user, &p.vhost);
         known.user(&item, &p.user)?;
         known.vhost(&item, &p.vhost)?;
+        Permissions::parse(&p.configure, &p.write, &p.read)
+            .map_err(|err| DefinitionsError::invalid(&item, err.to_string()))?;
     }
     Ok(())
 }
