@@ -16,6 +16,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::broker::Broker;
 use crate::connection::Connection;
+use crate::disk;
 
 /// How often expired queues (`x-expires`) and messages (TTL) are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -38,6 +39,11 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 /// 320 CONNECTION_FORCED and waits (briefly) for them to go.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
     let sweeper = tokio::spawn(sweep(Arc::clone(&broker)));
+    let disk_watch = broker.store.as_ref().map(|store| {
+        let dir = store.dir().to_path_buf();
+        let limit = broker.config.disk_free_limit;
+        tokio::spawn(disk::watch(dir, limit, Arc::clone(&broker.memory)))
+    });
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -67,6 +73,9 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     sweeper.abort();
+    if let Some(disk_watch) = disk_watch {
+        disk_watch.abort();
+    }
 }
 
 async fn sweep(broker: Arc<Broker>) {
