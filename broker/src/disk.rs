@@ -70,7 +70,10 @@ fn check(dir: &Path, limit: u64, memory: &MemoryTracker, unreadable: &mut bool) 
                 limit, "free disk space is insufficient: disk alarm set, publishers are blocked"
             );
         } else {
-            info!(free, limit, "free disk space is sufficient: disk alarm cleared");
+            info!(
+                free,
+                limit, "free disk space is sufficient: disk alarm cleared"
+            );
         }
         memory.set_disk_alarm(low);
     }
@@ -93,7 +96,10 @@ mod tests {
     fn checks_come_sooner_as_free_space_nears_the_limit() {
         let limit = 50_000_000;
         assert_eq!(next_check(limit, limit), MIN_INTERVAL);
-        assert_eq!(next_check(limit + 100_000_000, limit), Duration::from_millis(200));
+        assert_eq!(
+            next_check(limit + 100_000_000, limit),
+            Duration::from_millis(200)
+        );
         assert_eq!(next_check(u64::MAX, limit), MAX_INTERVAL);
         assert_eq!(next_check(limit - 1, limit), ALARMED_INTERVAL);
     }
@@ -109,7 +115,11 @@ mod tests {
     async fn the_first_check_sets_the_alarm_before_anything_runs() {
         let dir = tempfile::tempdir().unwrap();
         let memory = Arc::new(MemoryTracker::new(usize::MAX));
-        drop(watch(dir.path().to_path_buf(), u64::MAX, Arc::clone(&memory)));
+        drop(watch(
+            dir.path().to_path_buf(),
+            u64::MAX,
+            Arc::clone(&memory),
+        ));
         assert!(memory.disk_alarm(), "no disk has u64::MAX bytes free");
         assert_eq!(memory.blocked_reason(), "low on disk");
         drop(watch(dir.path().to_path_buf(), 0, Arc::clone(&memory)));
@@ -127,7 +137,10 @@ mod tests {
         assert!(memory.disk_alarm());
         assert!(unreadable, "warned once");
         check(dir.path(), 0, &memory, &mut unreadable);
-        assert!(!memory.disk_alarm(), "readable again, and above a zero limit");
+        assert!(
+            !memory.disk_alarm(),
+            "readable again, and above a zero limit"
+        );
         assert!(!unreadable);
     }
 }

@@ -36,5 +36,5 @@ pub use error::AmqpError;
 pub use memory::{MemoryTracker, physical_memory};
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueCounts};
-pub use setup::{Setup, amqp_url};
+pub use setup::{Setup, amqp_url, amqp_url_without_password};
 pub use vhost::{Destination, Exchange, Vhost};

@@ -38,31 +38,34 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 /// Serves AMQP on `listener` until `shutdown` resolves, then closes every connection with
 /// 320 CONNECTION_FORCED and waits (briefly) for them to go.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+    serve_all(vec![listener], broker, shutdown).await;
+}
+
+/// [`serve`] on several listeners at once (RabbitMQ's named `listeners.tcp.*`).
+pub async fn serve_all(
+    listeners: Vec<TcpListener>,
+    broker: Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) {
     let sweeper = tokio::spawn(sweep(Arc::clone(&broker)));
     let disk_watch = broker.store.as_ref().map(|store| {
         let dir = store.dir().to_path_buf();
         let limit = broker.config.disk_free_limit;
         tokio::spawn(disk::watch(dir, limit, Arc::clone(&broker.memory)))
     });
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let span = info_span!("conn", %peer);
-                    tokio::spawn(drive(stream, peer, Arc::clone(&broker)).instrument(span));
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = &mut shutdown => break,
-        }
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| tokio::spawn(accept(listener, Arc::clone(&broker))))
+        .collect();
+    shutdown.await;
+    // New clients are refused at once rather than accepted and then closed: each listener
+    // goes with its acceptor.
+    for acceptor in &acceptors {
+        acceptor.abort();
     }
-    // New clients are refused at once rather than accepted and then closed.
-    drop(listener);
+    for acceptor in acceptors {
+        let _ = acceptor.await;
+    }
     info!(
         "shutting down: closing {} connections",
         broker.connection_count()
@@ -75,6 +78,22 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
     sweeper.abort();
     if let Some(disk_watch) = disk_watch {
         disk_watch.abort();
+    }
+}
+
+async fn accept(listener: TcpListener, broker: Arc<Broker>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let span = info_span!("conn", %peer);
+                tokio::spawn(drive(stream, peer, Arc::clone(&broker)).instrument(span));
+            }
+            Err(err) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
 }
 
