@@ -30,6 +30,7 @@ mod lifetime;
 )]
 struct Args {
     /// The config file. Default: $RMQD_CONFIG_FILE, else /etc/rmqd/rmqd.conf if it exists.
+    /// `--config /dev/null` reads none.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// TCP port of the default listener (listeners.tcp.default) [default: 5672].

@@ -29,7 +29,8 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, SyntaxError> {
         }
         let error = |problem: String| SyntaxError { line, problem };
         let Some((key, value)) = content.split_once('=') else {
-            return Err(error(format!("expected `key = value`, got '{content}'")));
+            // The line itself is not echoed: it may be a password missing its key.
+            return Err(error("expected `key = value`, found no '='".to_string()));
         };
         let (key, value) = (key.trim(), value.trim());
         if key.is_empty() {

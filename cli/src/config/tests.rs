@@ -50,14 +50,16 @@ fn errors_name_the_file_the_line_and_the_problem() {
     let err = parse_file(Path::new("a.conf"), "heartbeat\n").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "a.conf:1: expected `key = value`, got 'heartbeat'"
+        "a.conf:1: expected `key = value`, found no '='"
     );
 }
 
 #[test]
-fn a_bad_password_line_does_not_echo_the_password() {
+fn a_bad_line_does_not_echo_a_password() {
     let err = parse_file(Path::new("a.conf"), "default_pass = s3cret\nx = 1\n").unwrap_err();
     assert!(!err.to_string().contains("s3cret"));
+    let err = parse_file(Path::new("a.conf"), "default_pass s3cret\n").unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
 #[test]
@@ -279,4 +281,25 @@ fn the_file_is_chosen_by_flag_then_environment() {
             .starts_with("cannot read the config file /nonexistent/rmqd.conf:"),
         "{missing}"
     );
+}
+
+#[test]
+fn the_example_file_documents_every_key_with_a_value_rmqd_accepts() {
+    let example = include_str!("../../../packaging/rmqd.conf.example");
+    // Settings are commented out with one `#`; prose uses `##`.
+    let uncommented: String = example
+        .lines()
+        .filter_map(|line| line.strip_prefix("# "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let settings = parse_file(Path::new("rmqd.conf.example"), &uncommented).unwrap();
+    assert_ne!(settings, Settings::default());
+    for key in SCALAR_KEYS {
+        assert!(
+            uncommented
+                .lines()
+                .any(|l| l.starts_with(&format!("{key} ="))),
+            "{key} is not in the example"
+        );
+    }
 }
