@@ -66,17 +66,9 @@ impl Default for BrokerConfig {
     }
 }
 
-/// 40% of physical memory, as RabbitMQ's `vm_memory_high_watermark` default; 1 GiB if unknown.
+/// 40% of physical memory, as RabbitMQ's `vm_memory_high_watermark` default.
 fn default_high_watermark() -> usize {
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib * 1024)
-        })
-        .unwrap_or(2 << 30);
-    total / 5 * 2
+    usize::try_from(crate::memory::physical_memory() / 5 * 2).unwrap_or(usize::MAX)
 }
 
 /// A live connection as the broker reaches it.

@@ -16,6 +16,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::broker::Broker;
 use crate::connection::Connection;
+use crate::disk;
 
 /// How often expired queues (`x-expires`) and messages (TTL) are swept.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
@@ -37,26 +38,34 @@ const FLUSH_GRACE: Duration = Duration::from_secs(5);
 /// Serves AMQP on `listener` until `shutdown` resolves, then closes every connection with
 /// 320 CONNECTION_FORCED and waits (briefly) for them to go.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+    serve_all(vec![listener], broker, shutdown).await;
+}
+
+/// [`serve`] on several listeners at once (RabbitMQ's named `listeners.tcp.*`).
+pub async fn serve_all(
+    listeners: Vec<TcpListener>,
+    broker: Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) {
     let sweeper = tokio::spawn(sweep(Arc::clone(&broker)));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let span = info_span!("conn", %peer);
-                    tokio::spawn(drive(stream, peer, Arc::clone(&broker)).instrument(span));
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    warn!("accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = &mut shutdown => break,
-        }
+    let disk_watch = broker.store.as_ref().map(|store| {
+        let dir = store.dir().to_path_buf();
+        let limit = broker.config.disk_free_limit;
+        tokio::spawn(disk::watch(dir, limit, Arc::clone(&broker.memory)))
+    });
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| tokio::spawn(accept(listener, Arc::clone(&broker))))
+        .collect();
+    shutdown.await;
+    // New clients are refused at once rather than accepted and then closed: each listener
+    // goes with its acceptor.
+    for acceptor in &acceptors {
+        acceptor.abort();
     }
-    // New clients are refused at once rather than accepted and then closed.
-    drop(listener);
+    for acceptor in acceptors {
+        let _ = acceptor.await;
+    }
     info!(
         "shutting down: closing {} connections",
         broker.connection_count()
@@ -67,6 +76,25 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     sweeper.abort();
+    if let Some(disk_watch) = disk_watch {
+        disk_watch.abort();
+    }
+}
+
+async fn accept(listener: TcpListener, broker: Arc<Broker>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let span = info_span!("conn", %peer);
+                tokio::spawn(drive(stream, peer, Arc::clone(&broker)).instrument(span));
+            }
+            Err(err) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!("accept failed: {err}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 async fn sweep(broker: Arc<Broker>) {

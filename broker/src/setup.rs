@@ -87,11 +87,17 @@ impl Setup {
 /// The default vhost "/" is left out (the spec's default) rather than written "%2F", which
 /// some clients (amqprs) do not decode.
 pub fn amqp_url(host: &str, port: u16, user: &str, password: &str, vhost: &str) -> String {
-    let base = format!(
-        "amqp://{}:{}@{host}:{port}",
-        percent_encode(user),
-        percent_encode(password)
-    );
+    url(host, port, user, Some(password), vhost)
+}
+
+/// [`amqp_url`] without the password, for showing where a secret must not be printed.
+pub fn amqp_url_without_password(host: &str, port: u16, user: &str, vhost: &str) -> String {
+    url(host, port, user, None, vhost)
+}
+
+fn url(host: &str, port: u16, user: &str, password: Option<&str>, vhost: &str) -> String {
+    let password = password.map_or(String::new(), |p| format!(":{}", percent_encode(p)));
+    let base = format!("amqp://{}{password}@{host}:{port}", percent_encode(user));
     match vhost {
         "/" => base,
         _ => format!("{base}/{}", percent_encode(vhost)),
@@ -123,6 +129,10 @@ mod tests {
         assert_eq!(
             amqp_url("localhost", 1, "a@b", "p:w/d", "/test"),
             "amqp://a%40b:p%3Aw%2Fd@localhost:1/%2Ftest"
+        );
+        assert_eq!(
+            amqp_url_without_password("localhost", 1, "a@b", "/test"),
+            "amqp://a%40b@localhost:1/%2Ftest"
         );
     }
 }

@@ -1,15 +1,18 @@
 //! `rmqd`: the AMQP 0-9-1 broker daemon.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use rmqd_broker::admin::socket::AdminSocket;
-use rmqd_broker::{Broker, BrokerConfig, Setup, amqp_url};
+use rmqd_broker::{Broker, amqp_url, amqp_url_without_password};
 use tracing::{error, info};
 
+use crate::config::{KeyError, Layers, ListenerFlags, Machine, Resolved, Settings};
+
+mod config;
 mod ctl;
 mod lifetime;
 
@@ -18,60 +21,72 @@ mod lifetime;
     name = "rmqd",
     version,
     about = "A self-contained AMQP 0-9-1 message broker",
-    after_help = "Administer a running rmqd with `rmqd ctl COMMAND` (rabbitmqctl's commands; \
-                  `rmqd ctl --help`)."
+    after_help = "Settings come from, in increasing precedence: the defaults, the config file \
+                  (rabbitmq.conf's `key = value` format; see packaging/rmqd.conf.example), \
+                  RMQD_* environment variables named after the keys (listeners.tcp.default → \
+                  RMQD_LISTENERS_TCP_DEFAULT, default_pass → RMQD_DEFAULT_PASS), and these \
+                  flags.\n\nAdminister a running rmqd with `rmqd ctl COMMAND` (rabbitmqctl's \
+                  commands; `rmqd ctl --help`)."
 )]
 struct Args {
-    /// TCP port for AMQP connections.
-    #[arg(long, default_value_t = 5672)]
-    port: u16,
-    /// Address to listen on (all interfaces by default, as RabbitMQ).
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: std::net::IpAddr,
-    /// Log level: error, warn, info, debug or trace (RUST_LOG overrides it).
-    #[arg(long, default_value = "info")]
-    log_level: String,
+    /// The config file. Default: $RMQD_CONFIG_FILE, else /etc/rmqd/rmqd.conf if it exists.
+    /// `--config /dev/null` reads none.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// TCP port of the default listener (listeners.tcp.default) [default: 5672].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address of the default listener [default: 0.0.0.0, all interfaces, as RabbitMQ].
+    #[arg(long)]
+    bind: Option<IpAddr>,
+    /// Log level (log.level): debug, info, warning, error, critical, none, or trace
+    /// [default: info]. RUST_LOG overrides it.
+    #[arg(long, value_name = "LEVEL", value_parser = key_value("log.level"))]
+    log_level: Option<String>,
     /// A user to create, as NAME:PASSWORD. May be repeated. Users get access to every vhost.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
     /// A vhost to create besides the default one. May be repeated.
     #[arg(long = "vhost", value_name = "NAME")]
     vhosts: Vec<String>,
-    /// The default user, created at start (RabbitMQ's default_user).
-    #[arg(long, default_value = "guest")]
-    default_user: String,
-    /// The default user's password (RabbitMQ's default_pass).
-    #[arg(long, default_value = "guest")]
-    default_pass: String,
-    /// The default vhost (RabbitMQ's default_vhost).
-    #[arg(long, default_value = "/")]
-    default_vhost: String,
-    /// Heartbeat interval in seconds proposed to clients; 0 disables.
-    #[arg(long, default_value_t = 60)]
-    heartbeat: u16,
-    /// Bytes of queued message data above which publishers are blocked (default: 40% of RAM).
-    #[arg(long)]
-    memory_high_watermark: Option<usize>,
-    /// Largest message body accepted, in bytes.
-    #[arg(long, default_value_t = 128 << 20)]
-    max_message_size: usize,
-    /// Where durable queues, exchanges, bindings and persistent messages are kept. Default:
-    /// $RMQD_DATA_DIR, else /var/lib/rmqd as root, else $XDG_DATA_HOME/rmqd or
-    /// ~/.local/share/rmqd.
+    /// The default user, created at start (default_user) [default: guest].
+    #[arg(long, value_name = "NAME")]
+    default_user: Option<String>,
+    /// The default user's password (default_pass) [default: guest].
+    #[arg(long, value_name = "PASSWORD")]
+    default_pass: Option<String>,
+    /// The default vhost (default_vhost) [default: /].
+    #[arg(long, value_name = "NAME")]
+    default_vhost: Option<String>,
+    /// Heartbeat interval in seconds proposed to clients; 0 disables (heartbeat) [default: 60].
+    #[arg(long, value_name = "SECONDS", value_parser = key_value("heartbeat"))]
+    heartbeat: Option<String>,
+    /// Bytes of queued message data above which publishers are blocked, such as 2GiB
+    /// (vm_memory_high_watermark.absolute) [default: 40% of RAM].
+    #[arg(long, value_name = "BYTES", value_parser = key_value("vm_memory_high_watermark.absolute"))]
+    memory_high_watermark: Option<String>,
+    /// Largest message body accepted, in bytes (max_message_size) [default: 128MiB].
+    #[arg(long, value_name = "BYTES", value_parser = key_value("max_message_size"))]
+    max_message_size: Option<String>,
+    /// Where durable queues, exchanges, bindings and persistent messages are kept (data_dir).
+    /// Default: $STATE_DIRECTORY (systemd's StateDirectory=), else /var/lib/rmqd as root,
+    /// else $XDG_DATA_HOME/rmqd or ~/.local/share/rmqd.
     #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
     data_dir: Option<PathBuf>,
-    /// Size of the message log's segment files; disk space is reclaimed a segment at a time.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
-    message_segment_size: u64,
+    /// Size of the message log's segment files; disk space is reclaimed a segment at a time
+    /// (message_segment_size) [default: 64MiB].
+    #[arg(long, value_name = "BYTES", value_parser = key_value("message_segment_size"))]
+    message_segment_size: Option<String>,
     /// Bytes of ready messages a durable queue keeps in memory; beyond them its persistent
-    /// messages wait on disk and are read back as the queue drains.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
-    queue_memory_limit: usize,
+    /// messages wait on disk and are read back as the queue drains (queue_memory_limit)
+    /// [default: 64MiB].
+    #[arg(long, value_name = "BYTES", value_parser = key_value("queue_memory_limit"))]
+    queue_memory_limit: Option<String>,
     /// Keep everything in memory and nothing on disk (tests, embedded use).
     #[arg(long)]
     ephemeral: bool,
     /// A RabbitMQ definitions file (users, vhosts, permissions, exchanges, queues, bindings)
-    /// to load before accepting connections. May be repeated.
+    /// to load before accepting connections. May be repeated; replaces load_definitions.
     #[arg(long = "definitions", value_name = "FILE")]
     definitions: Vec<PathBuf>,
     /// Once listening, also write the AMQP URL (the line printed on stdout) to this file.
@@ -80,16 +95,61 @@ struct Args {
     /// Stop when the process that started rmqd exits (a crashed test run leaves no broker).
     #[arg(long)]
     exit_with_parent: bool,
-    /// Unix socket for `rmqd ctl`, usable by this user only. Default: rmqd.sock in the data
-    /// dir; none with --ephemeral unless given.
-    #[arg(long, value_name = "PATH", env = "RMQD_CTL_SOCKET")]
+    /// Unix socket for `rmqd ctl`, usable by this user only (ctl_socket). Default: rmqd.sock
+    /// in the data dir; none with --ephemeral unless given.
+    #[arg(long, value_name = "PATH")]
     ctl_socket: Option<PathBuf>,
 }
 
-/// The documented default data dir (see `--data-dir`).
+/// A clap parser for a flag that sets a config key: the value is checked as the file's would
+/// be, and applied to the flags' layer later.
+fn key_value(key: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |value| match Settings::default().apply(key, value) {
+        Ok(()) => Ok(value.to_string()),
+        Err(KeyError::BadValue { reason, .. }) => Err(reason.to_string()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+impl Args {
+    /// The command line as a layer of settings.
+    fn settings(&self) -> Settings {
+        let mut settings = Settings {
+            default_user: self.default_user.clone(),
+            default_pass: self.default_pass.clone(),
+            default_vhost: self.default_vhost.clone(),
+            data_dir: self.data_dir.clone(),
+            ctl_socket: self.ctl_socket.clone(),
+            definitions: (!self.definitions.is_empty()).then(|| self.definitions.clone()),
+            ..Settings::default()
+        };
+        let keyed = [
+            ("log.level", &self.log_level),
+            ("heartbeat", &self.heartbeat),
+            (
+                "vm_memory_high_watermark.absolute",
+                &self.memory_high_watermark,
+            ),
+            ("max_message_size", &self.max_message_size),
+            ("message_segment_size", &self.message_segment_size),
+            ("queue_memory_limit", &self.queue_memory_limit),
+        ];
+        for (key, value) in keyed {
+            if let Some(value) = value {
+                // Checked by clap already (see `key_value`).
+                let _ = settings.apply(key, value);
+            }
+        }
+        settings
+    }
+}
+
+/// The documented default data dir (see `--data-dir`), when no setting names one.
 fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("RMQD_DATA_DIR") {
-        return PathBuf::from(dir);
+    if let Some(state) = std::env::var_os("STATE_DIRECTORY")
+        && let Some(first) = std::env::split_paths(&state).next()
+    {
+        return first;
     }
     // Root runs the packaged daemon; /proc/self/status names the effective uid without unsafe.
     let root = std::fs::read_to_string("/proc/self/status")
@@ -111,26 +171,104 @@ fn default_data_dir() -> PathBuf {
     }
 }
 
-/// Where a daemon with this data dir opens its ctl socket, and where `rmqd ctl` looks for it.
-fn ctl_socket_in(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("rmqd.sock")
+fn machine() -> Machine {
+    Machine {
+        total_memory: rmqd_broker::physical_memory(),
+        default_data_dir: default_data_dir(),
+    }
+}
+
+/// The file and environment layers. The file is the one `--config` or $RMQD_CONFIG_FILE
+/// names, else the default one if it exists.
+fn file_and_env(flag: Option<&Path>) -> Result<(Option<PathBuf>, Layers), config::ConfigError> {
+    let path = config::choose_file(flag, std::env::var_os(config::FILE_VAR));
+    let file = match &path {
+        Some(path) => config::read_file(path)?,
+        None => Settings::default(),
+    };
+    let env = config::from_env(|var| std::env::var_os(var))?;
+    Ok((
+        path,
+        Layers {
+            file,
+            env,
+            flags: Settings::default(),
+        },
+    ))
+}
+
+/// Where `rmqd ctl` looks for the daemon: the socket the config file and environment name,
+/// as the daemon would resolve it. A config it cannot read is no reason not to try.
+fn ctl_default_socket() -> PathBuf {
+    let layers = match file_and_env(None) {
+        Ok((_, layers)) => layers,
+        Err(err) => {
+            eprintln!("Warning: ignoring the configuration: {err}");
+            Layers::default()
+        }
+    };
+    let machine = machine();
+    let fallback = config::ctl_socket_in(&machine.default_data_dir);
+    config::resolve(&layers, &ListenerFlags::default(), false, machine)
+        .ctl_socket
+        .unwrap_or(fallback)
 }
 
 fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "ctl") {
         argv.remove(0);
-        return ctl::main(argv, ctl_socket_in(&default_data_dir()));
+        return ctl::main(argv, ctl_default_socket());
     }
     let args = Args::parse_from(argv);
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log_level));
+    let (config_file, mut layers) = match file_and_env(args.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            // Logging is not set up yet: its level is part of what failed to load.
+            eprintln!("rmqd: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    layers.flags = args.settings();
+    let listener_flags = ListenerFlags {
+        port: args.port,
+        bind: args.bind,
+    };
+    let mut resolved = config::resolve(&layers, &listener_flags, args.ephemeral, machine());
+    resolved.setup.vhosts = args.vhosts.clone();
+    for spec in &args.users {
+        let Some((name, password)) = spec.split_once(':') else {
+            eprintln!("rmqd: --user takes NAME:PASSWORD, got '{spec}'");
+            return ExitCode::FAILURE;
+        };
+        resolved
+            .setup
+            .users
+            .push((name.to_string(), password.to_string()));
+    }
+
+    let rust_log = std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty());
+    let filter = match &rust_log {
+        Some(directives) => tracing_subscriber::EnvFilter::new(directives),
+        None => tracing_subscriber::EnvFilter::new(resolved.log_level.directive()),
+    };
     // Logs go to stderr: stdout carries only the ready line, for whoever started rmqd.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    info!("starting rmqd {}", env!("CARGO_PKG_VERSION"));
+    info!(
+        "config file: {}",
+        config_file
+            .as_ref()
+            .map_or("none".into(), |p| p.display().to_string())
+    );
+    match &rust_log {
+        Some(directives) => info!("log level: {} (RUST_LOG={directives})", resolved.log_level),
+        None => info!("log level: {}", resolved.log_level),
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -139,28 +277,30 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args))
+    runtime.block_on(run(resolved, args))
 }
 
-async fn run(args: Args) -> ExitCode {
-    let mut config = BrokerConfig {
-        heartbeat: args.heartbeat,
-        max_message_size: args.max_message_size,
-        message_segment_size: args.message_segment_size,
-        queue_memory_limit: args.queue_memory_limit,
-        ..BrokerConfig::default()
-    };
-    if let Some(watermark) = args.memory_high_watermark {
-        config.memory_high_watermark = watermark;
-    }
-    let data_dir =
-        (!args.ephemeral).then(|| args.data_dir.clone().unwrap_or_else(default_data_dir));
-    let broker = match &data_dir {
-        None => {
-            info!("ephemeral: nothing is kept on disk");
-            Broker::new(config)
+async fn run(config: Resolved, args: Args) -> ExitCode {
+    info!(
+        "data dir: {}",
+        config
+            .data_dir
+            .as_ref()
+            .map_or("none, everything is kept in memory".into(), |d| d
+                .display()
+                .to_string())
+    );
+    info!(
+        "memory high watermark: {} bytes; disk free limit: {}",
+        config.broker.memory_high_watermark,
+        match config.data_dir {
+            Some(_) => format!("{} bytes", config.broker.disk_free_limit),
+            None => "none, nothing is on disk".to_string(),
         }
-        Some(dir) => match Broker::open(config, dir) {
+    );
+    let broker = match &config.data_dir {
+        None => Broker::new(config.broker.clone()),
+        Some(dir) => match Broker::open(config.broker.clone(), dir) {
             Ok(broker) => broker,
             Err(err) => {
                 error!("cannot open the data dir {}: {err}", dir.display());
@@ -168,22 +308,9 @@ async fn run(args: Args) -> ExitCode {
             }
         },
     };
-    let mut setup = Setup {
-        default_user: args.default_user.clone(),
-        default_pass: args.default_pass.clone(),
-        default_vhost: args.default_vhost.clone(),
-        vhosts: args.vhosts.clone(),
-        ..Setup::default()
-    };
-    for spec in &args.users {
-        let Some((name, password)) = spec.split_once(':') else {
-            error!("--user takes NAME:PASSWORD, got '{spec}'");
-            return ExitCode::FAILURE;
-        };
-        setup.users.push((name.to_string(), password.to_string()));
-    }
-    setup.apply(&broker);
-    for path in &args.definitions {
+    config.setup.apply(&broker);
+    info!("vhosts: {}", config.setup.all_vhosts().join(", "));
+    for path in &config.definitions {
         match rmqd_broker::definitions::load_file(&broker, path) {
             Ok(summary) => info!("loaded definitions from {}: {summary}", path.display()),
             Err(err) => {
@@ -193,11 +320,7 @@ async fn run(args: Args) -> ExitCode {
         }
     }
 
-    let ctl_path = args
-        .ctl_socket
-        .clone()
-        .or_else(|| data_dir.as_deref().map(ctl_socket_in));
-    let admin = match &ctl_path {
+    let admin = match &config.ctl_socket {
         None => None,
         Some(path) => match AdminSocket::bind(path).await {
             Ok(socket) => Some(socket),
@@ -207,41 +330,42 @@ async fn run(args: Args) -> ExitCode {
             }
         },
     };
-
-    let addr = SocketAddr::new(args.bind, args.port);
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(err) => {
-            error!("cannot listen on {addr}: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let bound = listener.local_addr().unwrap_or(addr);
     info!(
-        "rmqd {} listening for AMQP 0-9-1 on {bound} (vhosts: {}; data dir: {}; ctl socket: {})",
-        env!("CARGO_PKG_VERSION"),
-        setup.all_vhosts().join(", "),
-        data_dir
+        "ctl socket: {}",
+        config
+            .ctl_socket
             .as_ref()
-            .map_or("none, ephemeral".into(), |d| d.display().to_string()),
-        ctl_path
-            .as_ref()
-            .map_or("none".into(), |p| p.display().to_string()),
+            .map_or("none".into(), |p| p.display().to_string())
     );
-    let url = amqp_url(
-        &lifetime::connectable_host(bound.ip()),
-        bound.port(),
-        &args.default_user,
-        &args.default_pass,
-        &args.default_vhost,
-    );
-    if let Err(err) = lifetime::announce_ready(&url, args.ready_file.as_deref()) {
+
+    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
+    for (name, addr) in &config.listeners {
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(err) => {
+                error!("cannot listen on {addr} (listener {name}): {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let local = listener.local_addr().unwrap_or(*addr);
+        info!("listening for AMQP 0-9-1 on {local} (listener {name})");
+        bound.push(local);
+        listeners.push(listener);
+    }
+    let Some(first) = bound.first() else {
+        error!("no listeners");
+        return ExitCode::FAILURE;
+    };
+    if let Err(err) =
+        lifetime::announce_ready(&ready_url(&config, *first), args.ready_file.as_deref())
+    {
         error!("{err}");
         return ExitCode::FAILURE;
     }
     let admin_task = admin.map(|socket| tokio::spawn(socket.serve(Arc::clone(&broker))));
     let stop = lifetime::stop_requested(args.exit_with_parent);
-    rmqd_broker::server::serve(listener, Arc::clone(&broker), stop).await;
+    rmqd_broker::server::serve_all(listeners, Arc::clone(&broker), stop).await;
     if let Some(task) = admin_task {
         task.abort();
         // The socket file goes with the task's AdminSocket.
@@ -253,4 +377,26 @@ async fn run(args: Args) -> ExitCode {
     }
     info!("rmqd stopped");
     ExitCode::SUCCESS
+}
+
+/// The URL a client connects with, as the default user. The password is left out when it came
+/// from the config file or the environment: stdout may end up in a log.
+fn ready_url(config: &Resolved, addr: SocketAddr) -> String {
+    let host = lifetime::connectable_host(addr.ip());
+    let setup = &config.setup;
+    match config.password_shown {
+        true => amqp_url(
+            &host,
+            addr.port(),
+            &setup.default_user,
+            &setup.default_pass,
+            &setup.default_vhost,
+        ),
+        false => amqp_url_without_password(
+            &host,
+            addr.port(),
+            &setup.default_user,
+            &setup.default_vhost,
+        ),
+    }
 }

@@ -629,7 +629,7 @@ impl Connection {
             self.send(
                 0,
                 rmqd_codec::ConnectionBlocked {
-                    reason: ShortStr::from_static("low on memory"),
+                    reason: ShortStr::from_static(self.session.broker.memory.blocked_reason()),
                 },
             );
             self.blocked_sent = true;

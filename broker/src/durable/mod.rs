@@ -106,6 +106,11 @@ pub struct DiskStore {
 }
 
 impl DiskStore {
+    /// The data dir.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Opens (or creates) the store under `dir` and reads back what it holds; the caller
     /// rebuilds the broker from the returned records.
     pub(crate) fn open(
