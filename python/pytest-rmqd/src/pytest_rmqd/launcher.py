@@ -283,8 +283,10 @@ class Rmqd:
 
     def command(self):
         port = self.port if self.port is not None else self.requested_port
-        cmd = [self.binary, '--port', str(port), '--bind', self.bind, '--ephemeral',
-               '--log-level', self.log_level, '--ctl-socket', self.ctl_socket,
+        # --config /dev/null: a test broker must not pick up the machine's /etc/rmqd/rmqd.conf
+        # (its listeners and users) or $RMQD_CONFIG_FILE.
+        cmd = [self.binary, '--config', os.devnull, '--port', str(port), '--bind', self.bind,
+               '--ephemeral', '--log-level', self.log_level, '--ctl-socket', self.ctl_socket,
                '--ready-file', os.path.join(self.tmpdir, 'ready')]
         if self.exit_with_parent:
             cmd.append('--exit-with-parent')
