@@ -24,6 +24,10 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:40000".parse().unwrap()
 }
 
+fn listener() -> SocketAddr {
+    "127.0.0.1:5672".parse().unwrap()
+}
+
 /// A client's view of one connection state machine.
 struct Client {
     conn: Connection,
@@ -47,7 +51,7 @@ impl Client {
     fn new(broker: &Arc<Broker>) -> Client {
         let now = Instant::now();
         Client {
-            conn: Connection::new(Arc::clone(broker), loopback(), now),
+            conn: Connection::new(Arc::clone(broker), loopback(), listener(), now),
             now,
             input: BytesMut::new(),
             decoder: FrameDecoder::default(),
@@ -264,7 +268,12 @@ fn guest_from_a_remote_address_is_refused() {
     let broker = broker();
     let now = Instant::now();
     let mut client = Client {
-        conn: Connection::new(Arc::clone(&broker), "10.1.2.3:5000".parse().unwrap(), now),
+        conn: Connection::new(
+            Arc::clone(&broker),
+            "10.1.2.3:5000".parse().unwrap(),
+            listener(),
+            now,
+        ),
         now,
         input: BytesMut::new(),
         decoder: FrameDecoder::default(),
