@@ -33,7 +33,7 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         name: "await_startup",
         group: "Nodes",
         usage: "",
-        summary: "Waits for the RabbitMQ application to start on the target node",
+        summary: "Waits for rmqd to start and answer on its ctl socket",
         min_args: 0,
         max_args: Some(0),
         options: &[],

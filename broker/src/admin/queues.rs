@@ -171,11 +171,11 @@ fn delete_queue(broker: &Broker, call: &Call<'_>) -> Response {
     };
     let (if_unused, if_empty) = (call.flag("if-unused"), call.flag("if-empty"));
     let now = Instant::now();
-    if if_unused && !queue.is_unused() {
-        return Response::failed(Failure::Usage, "Queue is in use");
-    }
     if if_empty && !queue.is_empty(now) {
         return Response::failed(Failure::Usage, "Queue is not empty");
+    }
+    if if_unused && !queue.is_unused() {
+        return Response::failed(Failure::Usage, "Queue is in use");
     }
     // An operator may delete an exclusive queue: act as its owner.
     let owner = queue.exclusive_owner.unwrap_or_default();
