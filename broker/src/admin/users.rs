@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::spec::{Column, CommandSpec, Render};
 use super::{Call, Failure, Response};
-use crate::auth::UserError;
+use crate::auth::{HashingAlgorithm, UserError};
 use crate::broker::Broker;
 
 const LIST_COLUMNS: &[Column] = &[
@@ -107,8 +107,23 @@ fn add_user(broker: &Broker, call: &Call<'_>) -> Response {
     if broker.users.exists(name) {
         return Response::failed(Failure::Software, format!("User \"{name}\" already exists"));
     }
-    broker.users.add(name, call.arg(1));
-    Response::done()
+    set_password(broker, name, call.arg(1))
+}
+
+/// Sets a user's password, creating the user if needed; a blank one means the user has no
+/// password to log in with, as in RabbitMQ.
+fn set_password(broker: &Broker, name: &str, password: &str) -> Response {
+    if !password.is_empty() {
+        broker.users.add(name, password);
+        return Response::done();
+    }
+    match broker
+        .users
+        .add_hashed(name, "", HashingAlgorithm::default())
+    {
+        Ok(()) => Response::done(),
+        Err(err) => Response::failed(Failure::Software, err.to_string()),
+    }
 }
 
 fn delete_user(broker: &Broker, call: &Call<'_>) -> Response {
@@ -119,21 +134,30 @@ fn delete_user(broker: &Broker, call: &Call<'_>) -> Response {
 }
 
 fn change_password(broker: &Broker, call: &Call<'_>) -> Response {
-    broker
-        .users
-        .change_password(call.arg(0), call.arg(1))
-        .map_or_else(no_such_user, |()| Response::done())
+    let name = call.arg(0);
+    if !broker.users.exists(name) {
+        return no_such_user(UserError::NoSuchUser(name.to_string()));
+    }
+    set_password(broker, name, call.arg(1))
 }
 
 fn authenticate_user(broker: &Broker, call: &Call<'_>) -> Response {
-    let name = call.arg(0);
-    match broker.users.authenticate(name, call.arg(1)) {
-        Ok(()) => Response::message("Success"),
-        Err(err) => Response::failed(
-            Failure::DataErr,
-            format!("Error: failed to authenticate user \"{name}\"\n{err}"),
-        ),
-    }
+    let (name, password) = (call.arg(0), call.arg(1));
+    let why = if password.is_empty() {
+        format!(
+            "user '{name}' attempted to log in with a blank password, which is prohibited by \
+             the internal authN backend."
+        )
+    } else {
+        match broker.users.authenticate(name, password) {
+            Ok(()) => return Response::message("Success"),
+            Err(err) => err.to_string(),
+        }
+    };
+    Response::failed(
+        Failure::DataErr,
+        format!("Error: failed to authenticate user \"{name}\"\n{why}"),
+    )
 }
 
 fn set_user_tags(broker: &Broker, call: &Call<'_>) -> Response {
@@ -226,5 +250,23 @@ mod tests {
         );
         assert!(run(&broker, "delete_user", &["bob"]).ok);
         assert!(!run(&broker, "authenticate_user", &["bob", "two"]).ok);
+    }
+
+    #[test]
+    fn a_blank_password_is_none_to_log_in_with() {
+        let broker = broker();
+        assert!(run(&broker, "add_user", &["carol", ""]).ok);
+        assert!(broker.users.authenticate("carol", "").is_err());
+        let refused = run(&broker, "authenticate_user", &["carol", ""]);
+        assert_eq!(
+            refused.error.as_deref(),
+            Some(
+                "Error: failed to authenticate user \"carol\"\nuser 'carol' attempted to log in \
+                 with a blank password, which is prohibited by the internal authN backend."
+            )
+        );
+        assert!(run(&broker, "change_password", &["guest", ""]).ok);
+        assert!(broker.users.authenticate("guest", "guest").is_err());
+        assert!(broker.users.authenticate("guest", "").is_err());
     }
 }
