@@ -21,7 +21,7 @@ use crate::outbox::{Event, Outbox};
 /// A connection's state as `list_connections` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub enum ConnectionState {
+pub(crate) enum ConnectionState {
     Starting,
     Tuning,
     Opening,
@@ -58,7 +58,7 @@ impl ConnectionState {
 
 /// What the handshake settled, written once per step.
 #[derive(Debug, Clone, Default)]
-pub struct Handshake {
+pub(crate) struct Handshake {
     pub user: String,
     pub auth_mechanism: String,
     pub client_properties: FieldTable,
@@ -72,7 +72,7 @@ pub struct Handshake {
 
 /// A channel's counts as `list_channels` shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChannelCounts {
+pub(crate) struct ChannelCounts {
     pub consumers: u32,
     pub unacked: u32,
     /// basic.qos global=false: the prefetch of consumers created from now on.

@@ -64,7 +64,8 @@ fn list_consumers(broker: &Broker, call: &Call<'_>) -> Response {
         "ack_required" => c.ack_required.into(),
         "prefetch_count" => c.prefetch.into(),
         "active" => true.into(),
-        "activity_status" => if c.exclusive { "exclusive" } else { "up" }.into(),
+        // Without single active consumer, every consumer is up, exclusive ones too.
+        "activity_status" => "up".into(),
         // Consumers' arguments are not kept (x-priority is not implemented).
         "arguments" => json!([]),
         _ => Value::Null,

@@ -61,12 +61,8 @@ pub(super) fn usage_line(command: &CommandSpec) -> String {
 
 /// One command: usage, summary, the columns a listing may show, its options.
 pub(super) fn command(out: &mut impl Write, command: &CommandSpec) -> io::Result<()> {
-    writeln!(
-        out,
-        "\nUsage\n\n{}\n\n{}.\n",
-        usage_line(command),
-        command.summary
-    )?;
+    let summary = command.summary.trim_end_matches('.');
+    writeln!(out, "\nUsage\n\n{}\n\n{summary}.\n", usage_line(command))?;
     if command.takes_columns || !command.options.is_empty() {
         writeln!(out, "\nArguments and Options\n")?;
     }
