@@ -1,9 +1,9 @@
 //! The broker: vhosts, users, limits, and the registry of live connections that alarms and
-//! operators reach them through. Shared by every connection as `Arc<Broker>`.
+//! operators reach them through (`connections.rs`). Shared by every connection as `Arc<Broker>`.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -12,12 +12,12 @@ use rmqd_codec::{DEFAULT_FRAME_MAX, ShortStr};
 use tracing::info;
 
 use crate::auth::Users;
-use crate::connection::ConnectionId;
+use crate::connections::Connections;
 use crate::definitions::Kept;
 use crate::durable::{self, DiskStore, DurableAccess, StoreLimits};
 use crate::memory::MemoryTracker;
 use crate::metrics::Metrics;
-use crate::outbox::{Event, Outbox};
+use crate::outbox::Event;
 use crate::store::StoreError;
 use crate::vhost::Vhost;
 
@@ -71,13 +71,6 @@ fn default_high_watermark() -> usize {
     usize::try_from(crate::memory::physical_memory() / 5 * 2).unwrap_or(usize::MAX)
 }
 
-/// A live connection as the broker reaches it.
-struct Registered {
-    outbox: Arc<Outbox>,
-    /// Set once connection.open succeeds.
-    vhost: Option<ShortStr>,
-}
-
 pub struct Broker {
     pub config: BrokerConfig,
     pub users: Users,
@@ -86,8 +79,7 @@ pub struct Broker {
     /// The data dir's store; `None` keeps everything in memory.
     pub(crate) store: Option<Arc<DiskStore>>,
     vhosts: RwLock<HashMap<ShortStr, Arc<Vhost>>>,
-    connections: Mutex<HashMap<ConnectionId, Registered>>,
-    next_connection: AtomicU64,
+    pub(crate) connections: Connections,
     /// The default user and vhost have been created (on this data dir's first start).
     initialised: AtomicBool,
     /// Definitions kept for export though not acted on (vhost metadata, parameters...).
@@ -152,8 +144,7 @@ impl Broker {
             metrics: Metrics::default(),
             store,
             vhosts: RwLock::new(HashMap::new()),
-            connections: Mutex::new(HashMap::new()),
-            next_connection: AtomicU64::new(1),
+            connections: Connections::default(),
             initialised: AtomicBool::new(false),
             kept: Mutex::new(Kept::default()),
         });
@@ -166,7 +157,7 @@ impl Broker {
         let weak: Weak<Broker> = Arc::downgrade(&broker);
         memory.set_listener(Box::new(move || {
             if let Some(broker) = weak.upgrade() {
-                broker.broadcast(|| Event::MemoryAlarmChanged);
+                broker.connections.broadcast(|| Event::MemoryAlarmChanged);
             }
         }));
         broker
@@ -245,7 +236,8 @@ impl Broker {
             store.vhost_deleted(&name);
         }
         let reason = format!("vhost '{}' is deleted", name.to_string_lossy());
-        self.force_close(&reason, |c| c.vhost.as_ref() == Some(&name));
+        self.connections
+            .force_close(&reason, |_, c| c.vhost().as_ref() == Some(&name));
         vhost.delete_everything();
         let name = name.to_string_lossy();
         self.users.forget_vhost(&name);
@@ -284,60 +276,10 @@ impl Broker {
 
     /// Closes every connection with 320 CONNECTION_FORCED, as RabbitMQ does on shutdown.
     pub fn close_all(&self, reason: &str) {
-        self.force_close(reason, |_| true);
-    }
-
-    /// Closes the chosen connections with 320 CONNECTION_FORCED.
-    fn force_close(&self, reason: &str, chosen: impl Fn(&Registered) -> bool) {
-        let text = format!("CONNECTION_FORCED - {reason}");
-        self.broadcast_to(chosen, || Event::ForceClose {
-            code: rmqd_codec::reply_code::CONNECTION_FORCED,
-            text: text.clone(),
-        });
+        self.connections.force_close(reason, |_, _| true);
     }
 
     pub fn connection_count(&self) -> usize {
-        self.connections.lock().len()
-    }
-
-    pub(crate) fn register_connection(&self, outbox: Arc<Outbox>) -> ConnectionId {
-        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        self.connections.lock().insert(
-            id,
-            Registered {
-                outbox,
-                vhost: None,
-            },
-        );
-        id
-    }
-
-    /// The connection opened `vhost`: deleting that vhost closes it.
-    pub(crate) fn connection_opened(&self, id: ConnectionId, vhost: &ShortStr) {
-        if let Some(registered) = self.connections.lock().get_mut(&id) {
-            registered.vhost = Some(vhost.clone());
-        }
-    }
-
-    pub(crate) fn unregister_connection(&self, id: ConnectionId) {
-        self.connections.lock().remove(&id);
-    }
-
-    fn broadcast(&self, event: impl Fn() -> Event) {
-        self.broadcast_to(|_| true, event);
-    }
-
-    fn broadcast_to(&self, chosen: impl Fn(&Registered) -> bool, event: impl Fn() -> Event) {
-        // Pushed outside the registry's lock: a push wakes the connection's task.
-        let outboxes: Vec<Arc<Outbox>> = self
-            .connections
-            .lock()
-            .values()
-            .filter(|c| chosen(c))
-            .map(|c| Arc::clone(&c.outbox))
-            .collect();
-        for outbox in outboxes {
-            outbox.push(event());
-        }
+        self.connections.count()
     }
 }

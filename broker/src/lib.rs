@@ -9,6 +9,7 @@ mod auth;
 mod broker;
 mod channel;
 mod connection;
+mod connections;
 pub mod definitions;
 mod disk;
 mod durable;

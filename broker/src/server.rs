@@ -108,7 +108,10 @@ async fn sweep(broker: Arc<Broker>) {
 
 async fn drive(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let _ = stream.set_nodelay(true);
-    let mut conn = Connection::new(broker, peer, Instant::now().into_std());
+    let local = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut conn = Connection::new(broker, peer, local, Instant::now().into_std());
     let (reader, mut writer) = stream.split();
     let mut input = BytesMut::new();
     let mut output: VecDeque<Bytes> = VecDeque::new();

@@ -569,6 +569,11 @@ impl Vhost {
         }
     }
 
+    /// The queue, whoever owns it: for operators.
+    pub(crate) fn find_queue(&self, name: &ShortStr) -> Option<Arc<Queue>> {
+        self.topology.read().queues.get(name).cloned()
+    }
+
     pub fn queues(&self) -> Vec<Arc<Queue>> {
         self.topology.read().queues.values().cloned().collect()
     }

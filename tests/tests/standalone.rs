@@ -1,6 +1,6 @@
 //! The binary as another language's test suite starts it: `rmqd --port 0 --ephemeral` prints
 //! its URL once it accepts connections, stops when its stdin closes or its parent exits, and
-//! takes vhost commands on its ctl socket.
+//! takes vhost commands on its ctl socket. `rmqd ctl` itself is tested in `ctl.rs`.
 
 mod common;
 
@@ -200,62 +200,6 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     drop(child.stdin.take());
     assert!(wait_exit(&mut child, "its stdin closed").success());
     assert!(!socket.exists(), "the socket file is removed on exit");
-}
-
-#[test]
-fn rmqd_ctl_prints_as_rabbitmqctl_does_and_says_when_no_daemon_runs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let socket = dir.path().join("ctl.sock");
-    let ctl = |args: &[&str]| {
-        let out = Command::new(rmqd_binary())
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .expect("rmqd ctl runs");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, _, err) = ctl(&["list_vhosts"]);
-    assert_eq!(code, Some(69), "EX_UNAVAILABLE without a daemon");
-    assert!(err.contains("Is rmqd running?"), "{err}");
-
-    let mut child = spawn(&["--ctl-socket", socket.to_str().expect("utf-8 path")]);
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    ready_line(&mut stdout);
-    assert_eq!(
-        ctl(&["add_vhost", "orders"]),
-        (
-            Some(0),
-            "Adding vhost \"orders\" ...\n".into(),
-            String::new()
-        )
-    );
-    assert_eq!(
-        ctl(&["list_vhosts"]),
-        (
-            Some(0),
-            "Listing vhosts ...\nname\n/\norders\n".into(),
-            String::new()
-        )
-    );
-    assert_eq!(
-        ctl(&["-q", "--formatter", "json", "list_vhosts"]).1,
-        "[{\"name\":\"/\"},{\"name\":\"orders\"}]\n"
-    );
-    let (code, _, err) = ctl(&["-q", "delete_vhost", "missing"]);
-    assert_eq!(code, Some(70));
-    assert!(
-        err.contains("Virtual host 'missing' does not exist"),
-        "{err}"
-    );
-
-    drop(child.stdin.take());
-    assert!(wait_exit(&mut child, "its stdin closed").success());
 }
 
 /// Exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8.

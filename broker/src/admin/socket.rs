@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
-use super::{Request, Response, execute};
+use super::{Failure, Request, Response, execute};
 use crate::broker::Broker;
 
 /// A bound administration socket; the file is removed when this is dropped.
@@ -100,9 +100,16 @@ async fn answer(stream: UnixStream, broker: Arc<Broker>) {
         let response = match serde_json::from_str::<Request>(&line) {
             Ok(request) => {
                 debug!(command = %request.command, args = ?request.args, "admin command");
-                execute(&broker, &request)
+                // A command may take a while (an import writing to disk, a listing of many
+                // queues): off the threads that serve AMQP.
+                let broker = Arc::clone(&broker);
+                tokio::task::spawn_blocking(move || execute(&broker, &request))
+                    .await
+                    .unwrap_or_else(|err| {
+                        Response::failed(Failure::Software, format!("the command failed: {err}"))
+                    })
             }
-            Err(err) => Response::failed(format!("malformed request: {err}")),
+            Err(err) => Response::failed(Failure::Usage, format!("malformed request: {err}")),
         };
         let mut out = serde_json::to_vec(&response).unwrap_or_default();
         out.push(b'\n');

@@ -16,6 +16,7 @@ use bytes::BytesMut;
 use rmqd_codec::{ChannelClose, Frame, Method, ShortStr, encode_method};
 
 use crate::connection::Session;
+use crate::connections::{ChannelCounts, ChannelStats};
 use crate::error::AmqpError;
 use crate::queue::{Credit, Entry, Queue};
 use crate::vhost::Vhost;
@@ -63,6 +64,8 @@ pub(crate) struct Unacked {
 pub(crate) struct Channel {
     id: u16,
     closing: bool,
+    /// Where `list_channels` reads this channel's counts.
+    stats: Arc<ChannelStats>,
     /// basic.qos with global=true: the prefetch shared by all consumers of this channel.
     channel_credit: Arc<Credit>,
     /// basic.qos with global=false: the prefetch for consumers created after it.
@@ -90,6 +93,7 @@ impl Channel {
         Channel {
             id,
             closing: false,
+            stats: Arc::default(),
             channel_credit: Arc::new(Credit::new(0)),
             consumer_prefetch: 0,
             consumers: HashMap::new(),
@@ -276,5 +280,23 @@ impl Channel {
         if let Some(confirms) = &mut self.confirms {
             confirms.flush(id, out);
         }
+    }
+}
+
+/// What `list_channels` shows of a channel, published at the end of each batch.
+impl Channel {
+    pub fn stats(&self) -> &Arc<ChannelStats> {
+        &self.stats
+    }
+
+    pub fn publish_stats(&self) {
+        self.stats.store(ChannelCounts {
+            consumers: self.consumers.len() as u32,
+            unacked: self.unacked.len() as u32,
+            prefetch: self.consumer_prefetch,
+            global_prefetch: self.channel_credit.limit(),
+            confirm: self.confirms.is_some(),
+            transactional: self.tx.is_some(),
+        });
     }
 }

@@ -75,6 +75,11 @@ impl Connection {
                     .login(ok.mechanism.as_bytes(), &ok.response, self.peer.ip())
                 {
                     Ok(user) => {
+                        self.info.update_handshake(|h| {
+                            h.user = user.clone();
+                            h.auth_mechanism = ok.mechanism.to_string_lossy().into_owned();
+                            h.client_properties = ok.client_properties.clone();
+                        });
                         self.session.user = user;
                         self.send(
                             0,
@@ -139,6 +144,11 @@ impl Connection {
                         config.frame_max,
                     ));
                 }
+                self.info.update_handshake(|h| {
+                    h.frame_max = tune.frame_max;
+                    h.channel_max = tune.channel_max;
+                    h.heartbeat = tune.heartbeat;
+                });
                 self.session.frame_max = tune.frame_max;
                 self.decoder.set_frame_max(tune.frame_max);
                 // RabbitMQ accepts any channel_max in tune-ok and does not enforce it on
@@ -166,9 +176,8 @@ impl Connection {
                     .during(10, 40));
                 }
                 info!(peer = %self.peer, user = %self.session.user, vhost = %vhost_name, "connection opened");
-                self.session
-                    .broker
-                    .connection_opened(self.session.id, &vhost.name);
+                self.info
+                    .update_handshake(|h| h.vhost = Some(vhost.name.clone()));
                 self.session.vhost = Some(vhost);
                 self.send(0, ConnectionOpenOk::default());
                 self.phase = Phase::Open;

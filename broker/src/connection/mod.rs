@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
 use crate::channel::{Channel, Ctx};
+use crate::connections::{ConnectionInfo, ConnectionState};
 use crate::durable::DiskWait;
 use crate::error::AmqpError;
 use crate::outbox::{Event, Outbox};
@@ -83,6 +84,10 @@ pub(crate) struct Session {
 pub struct Connection {
     session: Session,
     peer: SocketAddr,
+    /// What listings show of this connection; see [`Connection::publish_listing`].
+    info: Arc<ConnectionInfo>,
+    /// Channels changed since their counts were last published.
+    listing_stale: bool,
     phase: Phase,
     decoder: FrameDecoder,
     out: BytesMut,
@@ -104,9 +109,17 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(broker: Arc<Broker>, peer: SocketAddr, now: Instant) -> Connection {
+    /// A connection from `peer` to our address `local`.
+    pub fn new(
+        broker: Arc<Broker>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Connection {
         let outbox = Outbox::new();
-        let id = broker.register_connection(Arc::clone(&outbox));
+        let (id, info) = broker
+            .connections
+            .register(Arc::clone(&outbox), peer, local);
         let alarm = broker.memory.alarm();
         crate::metrics::Metrics::add(&broker.metrics.connections_opened, 1);
         Connection {
@@ -122,6 +135,8 @@ impl Connection {
                 disk_wait: DiskWait::default(),
             },
             peer,
+            info,
+            listing_stale: false,
             phase: Phase::AwaitingProtocolHeader,
             decoder: FrameDecoder::new(rmqd_codec::frame::MIN_SIZE),
             out: BytesMut::new(),
@@ -195,7 +210,10 @@ impl Connection {
         }
         while self.wants_read() {
             match self.decoder.decode(buf) {
-                Ok(Some(frame)) => self.handle_frame(frame, now),
+                Ok(Some(frame)) => {
+                    self.listing_stale = true;
+                    self.handle_frame(frame, now);
+                }
                 Ok(None) => break,
                 Err(err) => {
                     self.decode_failed(&err, now);
@@ -210,6 +228,7 @@ impl Connection {
     /// Moves pending deliveries and notices into the output and hands out the bytes to write.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
         self.process_events(now);
+        self.publish_listing();
         if !self.out.is_empty() && self.held_for_disk() {
             return None;
         }
@@ -344,7 +363,8 @@ impl Connection {
             return;
         }
         self.cleaned_up = true;
-        for (_, mut channel) in self.channels.drain() {
+        for (id, mut channel) in self.channels.drain() {
+            self.info.channel_closed(id);
             channel.release(&mut self.session, now);
         }
         self.events.clear();
@@ -366,7 +386,8 @@ impl Connection {
                 }
             }
         }
-        self.session.broker.unregister_connection(self.session.id);
+        self.info.set_state(ConnectionState::Closed);
+        self.session.broker.connections.unregister(self.session.id);
         debug!(peer = %self.peer, "connection closed");
     }
 
@@ -445,7 +466,9 @@ impl Connection {
             if self.channels.contains_key(&id) {
                 return Err(AmqpError::channel_error("second 'channel.open' seen").during(20, 10));
             }
-            self.channels.insert(id, Box::new(Channel::new(id)));
+            let channel = Box::new(Channel::new(id));
+            self.info.channel_opened(id, Arc::clone(channel.stats()));
+            self.channels.insert(id, channel);
             self.send(id, ChannelOpenOk::default());
             return Ok(());
         }
@@ -463,13 +486,13 @@ impl Connection {
                     method: Method::ChannelCloseOk(_),
                     ..
                 } => {
-                    self.channels.remove(&id);
+                    self.remove_channel(id);
                 }
                 Frame::Method {
                     method: Method::ChannelClose(_),
                     ..
                 } => {
-                    self.channels.remove(&id);
+                    self.remove_channel(id);
                     self.send(id, ChannelCloseOk {});
                 }
                 _ => {}
@@ -481,7 +504,7 @@ impl Connection {
             ..
         } = &frame
         {
-            if let Some(mut channel) = self.channels.remove(&id) {
+            if let Some(mut channel) = self.remove_channel(id) {
                 channel.release(&mut self.session, now);
             }
             self.send(id, ChannelCloseOk {});
@@ -550,6 +573,7 @@ impl Connection {
         }
         self.session.outbox.drain(&mut self.events);
         if !self.events.is_empty() {
+            self.listing_stale = true;
             self.reserve_output();
         }
         let starved = self.session.outbox.take_starved();
@@ -633,6 +657,31 @@ impl Connection {
                 },
             );
             self.blocked_sent = true;
+        }
+    }
+
+    fn remove_channel(&mut self, id: u16) -> Option<Box<Channel>> {
+        self.info.channel_closed(id);
+        self.channels.remove(&id)
+    }
+
+    /// Stores what `list_connections` and `list_channels` show: the state every time (one
+    /// atomic store), the channels' counts only after a batch that may have changed them.
+    fn publish_listing(&mut self) {
+        let state = match self.phase {
+            Phase::AwaitingProtocolHeader | Phase::AwaitingStartOk => ConnectionState::Starting,
+            Phase::AwaitingTuneOk => ConnectionState::Tuning,
+            Phase::AwaitingOpen => ConnectionState::Opening,
+            Phase::Open if self.reading_paused => ConnectionState::Blocked,
+            Phase::Open => ConnectionState::Running,
+            Phase::Closing { .. } => ConnectionState::Closing,
+            Phase::Closed => ConnectionState::Closed,
+        };
+        self.info.set_state(state);
+        if std::mem::take(&mut self.listing_stale) {
+            for channel in self.channels.values() {
+                channel.publish_stats();
+            }
         }
     }
 

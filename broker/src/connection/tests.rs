@@ -24,6 +24,10 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:40000".parse().unwrap()
 }
 
+fn listener() -> SocketAddr {
+    "127.0.0.1:5672".parse().unwrap()
+}
+
 /// A client's view of one connection state machine.
 struct Client {
     conn: Connection,
@@ -47,7 +51,7 @@ impl Client {
     fn new(broker: &Arc<Broker>) -> Client {
         let now = Instant::now();
         Client {
-            conn: Connection::new(Arc::clone(broker), loopback(), now),
+            conn: Connection::new(Arc::clone(broker), loopback(), listener(), now),
             now,
             input: BytesMut::new(),
             decoder: FrameDecoder::default(),
@@ -264,7 +268,12 @@ fn guest_from_a_remote_address_is_refused() {
     let broker = broker();
     let now = Instant::now();
     let mut client = Client {
-        conn: Connection::new(Arc::clone(&broker), "10.1.2.3:5000".parse().unwrap(), now),
+        conn: Connection::new(
+            Arc::clone(&broker),
+            "10.1.2.3:5000".parse().unwrap(),
+            listener(),
+            now,
+        ),
         now,
         input: BytesMut::new(),
         decoder: FrameDecoder::default(),
@@ -758,5 +767,130 @@ fn channel_prefetch_freed_by_one_queue_lets_another_queue_deliver() {
     assert!(
         matches!(&methods[..], [Method::BasicDeliver(d)] if &d.routing_key == "b"),
         "{methods:?}"
+    );
+}
+
+/// The one live connection's listing: its handshake, state and channels.
+fn listed(
+    broker: &Broker,
+) -> (
+    crate::connections::Handshake,
+    &'static str,
+    Vec<(u16, crate::connections::ChannelCounts)>,
+) {
+    let all = broker.connections.list();
+    assert_eq!(all.len(), 1, "one connection");
+    let info = &all[0].1;
+    (info.handshake(), info.state().name(), info.channels())
+}
+
+#[test]
+fn listing_shows_what_the_handshake_settled_and_the_state() {
+    let broker = broker();
+    let mut client = Client::new(&broker);
+    client.start_ok("guest", "guest");
+    client.recv();
+    let (handshake, state, _) = listed(&broker);
+    assert_eq!((handshake.user.as_str(), state), ("guest", "tuning"));
+    assert_eq!(handshake.auth_mechanism, "PLAIN");
+    assert!(handshake.client_properties.get("capabilities").is_some());
+    drop(client);
+    assert!(broker.connections.list().is_empty(), "gone once dropped");
+
+    let _client = Client::open(&broker, 30);
+    let (handshake, state, channels) = listed(&broker);
+    assert_eq!(state, "running");
+    assert_eq!(
+        (
+            handshake.frame_max,
+            handshake.channel_max,
+            handshake.heartbeat
+        ),
+        (131_072, 2047, 30)
+    );
+    assert_eq!(
+        handshake.vhost.map(|v| v.to_string()),
+        Some("/".to_string())
+    );
+    assert!(channels.is_empty());
+}
+
+#[test]
+fn channel_counts_are_published_once_a_batch_is_handled() {
+    let broker = broker();
+    let mut client = Client::open(&broker, 0);
+    client.open_channel(1);
+    client.declare_queue(1, "q");
+    client.send(
+        1,
+        BasicQos {
+            prefetch_count: 2,
+            ..Default::default()
+        },
+    );
+    client.send(
+        1,
+        BasicConsume {
+            queue: ShortStr::from_static("q"),
+            consumer_tag: ShortStr::from_static("c"),
+            ..Default::default()
+        },
+    );
+    for body in [b"a", b"b", b"c"] {
+        client.publish(1, "", "q", body);
+    }
+    client.recv();
+    client.open_channel(2);
+    client.send(2, ConfirmSelect::default());
+    client.recv();
+    let (_, _, channels) = listed(&broker);
+    assert_eq!(channels.len(), 2);
+    assert_eq!(
+        (
+            channels[0].0,
+            channels[0].1.consumers,
+            channels[0].1.unacked,
+            channels[0].1.prefetch
+        ),
+        (1, 1, 2, 2),
+        "two delivered under prefetch 2"
+    );
+    assert!(channels[1].1.confirm && !channels[0].1.confirm);
+
+    client.send(
+        1,
+        BasicAck {
+            delivery_tag: 2,
+            multiple: true,
+        },
+    );
+    client.recv();
+    assert_eq!(
+        listed(&broker).2[0].1.unacked,
+        1,
+        "two acked, the third delivered"
+    );
+
+    client.send(2, ChannelClose::default());
+    client.recv();
+    assert_eq!(listed(&broker).2.len(), 1);
+}
+
+#[test]
+fn force_close_through_the_registry_sends_320_with_the_reason() {
+    let broker = broker();
+    let mut client = Client::open(&broker, 0);
+    let id = client.conn.id();
+    broker
+        .connections
+        .force_close("maintenance window", |c, _| c == id);
+    let methods = client.methods();
+    assert_eq!(
+        close_code(&methods),
+        Some((320, "CONNECTION_FORCED - maintenance window".to_string()))
+    );
+    assert!(
+        broker.connections.list().is_empty(),
+        "a closed connection is no longer listed"
     );
 }

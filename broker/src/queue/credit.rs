@@ -23,6 +23,11 @@ impl Credit {
         self.limit.store(u32::from(limit), Ordering::Release);
     }
 
+    /// The limit basic.qos set; 0 is none.
+    pub fn limit(&self) -> u16 {
+        u16::try_from(self.limit.load(Ordering::Acquire)).unwrap_or(u16::MAX)
+    }
+
     pub fn is_limited(&self) -> bool {
         self.limit.load(Ordering::Acquire) != 0
     }

@@ -102,6 +102,23 @@ pub struct QueueCounts {
     pub consumers: u32,
 }
 
+/// What `rabbitmqctl list_queues` and `list_consumers` show of a queue.
+pub(crate) struct QueueListing {
+    pub counts: QueueCounts,
+    /// Bytes of message data the queue holds in memory.
+    pub memory: usize,
+    pub consumers: Vec<ConsumerListing>,
+}
+
+pub(crate) struct ConsumerListing {
+    pub tag: ShortStr,
+    pub connection: ConnectionId,
+    pub channel: u16,
+    pub ack_required: bool,
+    pub exclusive: bool,
+    pub prefetch: u16,
+}
+
 /// Why basic.consume was refused.
 pub(crate) enum ConsumeRefused {
     /// The queue has an exclusive consumer, or the new consumer asks for exclusivity and others exist.
@@ -325,6 +342,32 @@ impl Queue {
             ready: Self::ready_len(&st) as u32,
             unacked: st.unacked as u32,
             consumers: st.consumers.len() as u32,
+        }
+    }
+
+    /// Counts and consumers read under one lock, for listings.
+    pub(crate) fn listing(&self, now: Instant) -> QueueListing {
+        let mut st = self.state.lock();
+        self.drop_expired(&mut st, now);
+        QueueListing {
+            counts: QueueCounts {
+                ready: Self::ready_len(&st) as u32,
+                unacked: st.unacked as u32,
+                consumers: st.consumers.len() as u32,
+            },
+            memory: st.ready_bytes,
+            consumers: st
+                .consumers
+                .iter()
+                .map(|c| ConsumerListing {
+                    tag: c.tag.clone(),
+                    connection: c.connection,
+                    channel: c.channel,
+                    ack_required: c.ack_required,
+                    exclusive: c.exclusive,
+                    prefetch: c.credit.limit(),
+                })
+                .collect(),
         }
     }
 
