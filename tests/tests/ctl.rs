@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use amqprs::connection::{Connection as AConnection, OpenConnectionArguments};
 use common::{
     Notice, Recorder, WAIT, confirm_channel, connect_url, consume, consume_acked, declare_exchange,
-    declare_queue, next_notice, open_channel, publish, rmqd_binary, within,
+    declare_queue, get_body, next_notice, open_channel, publish, rmqd_binary, within,
 };
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -399,12 +399,12 @@ fn users_are_added_tagged_authenticated_and_deleted() {
     );
     assert_eq!(
         rmqd.ok(&["list_users"]),
-        "Listing users ...\nuser\ttags\nalice\t[monitoring, management]\nbob\t[]\nguest\t[]\n"
+        "Listing users ...\nuser\ttags\nalice\t[monitoring, management]\nbob\t[]\nguest\t[administrator]\n"
     );
     assert_eq!(
         rmqd.ok(&["list_users", "--formatter", "json"]),
         "[\n{\"user\":\"alice\",\"tags\":[\"monitoring\",\"management\"]}\n\
-         ,{\"user\":\"bob\",\"tags\":[]}\n,{\"user\":\"guest\",\"tags\":[]}\n]\n"
+         ,{\"user\":\"bob\",\"tags\":[]}\n,{\"user\":\"guest\",\"tags\":[\"administrator\"]}\n]\n"
     );
     assert_eq!(
         rmqd.ctl(&["authenticate_user", "alice", "s3cret"]),
@@ -1085,5 +1085,114 @@ async fn definitions_exported_to_a_file_import_back_after_deletion() {
             .starts_with("Error:\nFailed to deserialise input (format: JSON) (error: "),
         "{}",
         bad.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+#[tokio::test]
+async fn policies_are_set_listed_applied_and_cleared() {
+    let rmqd = shared();
+    let vhost = rmqd.vhost("policies");
+    assert_eq!(
+        rmqd.ctl(&[
+            "set_policy",
+            "-p",
+            &vhost,
+            "--apply-to",
+            "queues",
+            "--priority",
+            "1",
+            "short-lived",
+            "^tmp\\.",
+            r#"{"message-ttl":100}"#,
+        ]),
+        out(
+            0,
+            "Setting policy \"short-lived\" for pattern \"^tmp\\.\" to \"{\"message-ttl\":100}\" \
+             with priority \"1\" for vhost \"policies\" ...\n",
+            ""
+        )
+    );
+    assert_eq!(
+        rmqd.ok(&["list_policies", "-p", &vhost]),
+        "Listing policies for vhost \"policies\" ...\n\
+         vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n\
+         policies\tshort-lived\t^tmp\\.\tqueues\t{\"message-ttl\":100}\t1\n"
+    );
+
+    let conn = connect_url(&rmqd.url(&vhost)).await.expect("connects");
+    let ch = open_channel(&conn).await;
+    declare_queue(&ch, "tmp.jobs").await;
+    declare_queue(&ch, "jobs").await;
+    assert_eq!(
+        rmqd.ok(&["list_queues", "-p", &vhost, "-q", "name", "policy"]),
+        "name\tpolicy\njobs\t\ntmp.jobs\tshort-lived\n"
+    );
+    publish(&ch, "", "tmp.jobs", b"gone soon").await;
+    publish(&ch, "", "jobs", b"stays").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        get_body(&ch, "tmp.jobs").await,
+        None,
+        "the policy's TTL applies"
+    );
+    assert_eq!(get_body(&ch, "jobs").await.as_deref(), Some(&b"stays"[..]));
+
+    assert_eq!(
+        rmqd.ctl(&["clear_policy", "-p", &vhost, "short-lived"]),
+        out(
+            0,
+            "Clearing policy \"short-lived\" on vhost \"policies\" ...\n",
+            ""
+        )
+    );
+    publish(&ch, "", "tmp.jobs", b"kept now").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        get_body(&ch, "tmp.jobs").await.as_deref(),
+        Some(&b"kept now"[..]),
+        "clearing the policy lifts its TTL from the existing queue"
+    );
+    assert_eq!(
+        rmqd.ctl(&["clear_policy", "-p", &vhost, "short-lived"]),
+        out(
+            69,
+            "Clearing policy \"short-lived\" on vhost \"policies\" ...\n",
+            "Error:\nParameter does not exist\n"
+        )
+    );
+}
+
+#[test]
+fn invalid_policies_are_refused_as_rabbitmqctl_refuses_them() {
+    let rmqd = shared();
+    let refused = rmqd.ctl(&["set_policy", "-q", "p", "^x", r#"{"foo":1}"#]);
+    assert_eq!(
+        refused,
+        out(
+            69,
+            "",
+            "Error:\nValidation failed\n\n[{<<\"foo\">>,1}] are not recognised policy settings\n"
+        )
+    );
+    let refused = rmqd.ctl(&["set_policy", "-q", "p", "^x", r#"{"message-ttl":"a"}"#]);
+    assert_eq!(
+        refused.stderr,
+        "Error:\nValidation failed\n\n<<\"a\">> is not a valid message TTL\n"
+    );
+    let refused = rmqd.ctl(&["set_policy", "-q", "p", "(", r#"{"message-ttl":1}"#]);
+    assert_eq!(refused.code, Some(69));
+    assert!(
+        refused
+            .stderr
+            .starts_with("Error:\nValidation failed\n\npattern should be regular expression"),
+        "{refused:?}"
+    );
+    let refused = rmqd.ctl(&["set_policy", "-q", "-p", "nowhere", "p", "^x", "{}"]);
+    assert_eq!(
+        refused,
+        out(65, "", "Virtual host 'nowhere' does not exist\n")
     );
 }

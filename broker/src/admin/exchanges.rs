@@ -15,6 +15,7 @@ const EXCHANGE_COLUMNS: &[Column] = &[
     Column::plain("auto_delete"),
     Column::plain("internal"),
     Column::rendered("arguments", Render::FieldTable),
+    Column::plain("policy"),
 ];
 
 const BINDING_COLUMNS: &[Column] = &[
@@ -69,6 +70,7 @@ struct ExchangeRow {
     auto_delete: bool,
     internal: bool,
     arguments: FieldTable,
+    policy: String,
 }
 
 struct BindingRow {
@@ -90,8 +92,14 @@ fn list_exchanges(broker: &Broker, call: &Call<'_>) -> Response {
                 auto_delete: x.auto_delete,
                 internal: x.internal,
                 arguments: x.arguments.clone(),
+                policy: String::new(),
             })
         });
+        for row in &mut rows {
+            if let Some(policy) = vhost.exchange_policy(&row.name.to_string_lossy()) {
+                row.policy = policy.name.clone();
+            }
+        }
     }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     Response::table(&call.columns, &rows, |x, column| match column {
@@ -101,6 +109,7 @@ fn list_exchanges(broker: &Broker, call: &Call<'_>) -> Response {
         "auto_delete" => x.auto_delete.into(),
         "internal" => x.internal.into(),
         "arguments" => values::field_table(&x.arguments),
+        "policy" => x.policy.as_str().into(),
         _ => Value::Null,
     })
 }

@@ -4,7 +4,7 @@
 //!
 //! Each command is data in [`spec`] (name, usage, arguments, options, columns) plus a function
 //! in the file of its concept: `node`, `vhosts`, `users`, `permissions`, `queues`,
-//! `exchanges`, `connections`, `consumers`, `definitions`. `rmqd ctl` reads the same specs to
+//! `exchanges`, `connections`, `consumers`, `definitions`, `policies`. `rmqd ctl` reads the same specs to
 //! print help and check arguments before it reaches the broker.
 
 mod connections;
@@ -14,6 +14,7 @@ mod exchanges;
 mod node;
 mod permissions;
 mod pid;
+mod policies;
 mod queues;
 pub mod socket;
 pub mod spec;

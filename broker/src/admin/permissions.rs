@@ -103,16 +103,15 @@ fn set_permissions(broker: &Broker, call: &Call<'_>) -> Response {
         return no_vhost(call.vhost);
     }
     let (configure, write, read) = (call.arg(1), call.arg(2), call.arg(3));
-    if let Some(invalid) = [configure, write, read]
-        .into_iter()
-        .find(|pattern| regex::Regex::new(pattern).is_err())
-    {
-        return Response::failed(
-            Failure::Unavailable,
-            format!("regular expression '{invalid}' is invalid"),
-        );
-    }
-    let permissions = Permissions::new(configure, write, read);
+    let permissions = match Permissions::parse(configure, write, read) {
+        Ok(permissions) => permissions,
+        Err(invalid) => {
+            return Response::failed(
+                Failure::Unavailable,
+                format!("regular expression '{}' is invalid", invalid.pattern),
+            );
+        }
+    };
     broker
         .users
         .set_permissions(call.arg(0), call.vhost, permissions)

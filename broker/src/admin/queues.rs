@@ -28,6 +28,7 @@ const COLUMNS: &[Column] = &[
     Column::plain("consumers"),
     Column::plain("memory"),
     Column::plain("state"),
+    Column::plain("policy"),
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
@@ -150,6 +151,7 @@ fn list_queues(broker: &Broker, call: &Call<'_>) -> Response {
             "consumers" => counts.consumers.into(),
             "memory" => listing.memory.into(),
             "state" => "running".into(),
+            "policy" => q.policy_name().unwrap_or_default().into(),
             _ => Value::Null,
         }
     })

@@ -159,6 +159,7 @@ pub fn commands() -> impl Iterator<Item = &'static CommandSpec> {
         super::connections::COMMANDS,
         super::consumers::COMMANDS,
         super::definitions::COMMANDS,
+        super::policies::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -107,6 +107,15 @@ pub(super) fn banner(inv: &Invocation, command: &str) -> Option<String> {
             arg(0)
         ),
         "list_permissions" => format!("Listing permissions for vhost \"{vhost}\" ..."),
+        "set_policy" => format!(
+            "Setting policy \"{}\" for pattern \"{}\" to \"{}\" with priority \"{}\" for vhost \"{vhost}\" ...",
+            arg(0),
+            arg(1),
+            arg(2),
+            inv.options.get("priority").map_or("0", String::as_str)
+        ),
+        "clear_policy" => format!("Clearing policy \"{}\" on vhost \"{vhost}\" ...", arg(0)),
+        "list_policies" => format!("Listing policies for vhost \"{vhost}\" ..."),
         "list_user_permissions" => format!("Listing permissions for user \"{}\" ...", arg(0)),
         "export_definitions" if arg(0) != "-" => format!(
             "Exporting definitions in JSON to a file at \"{}\" ...",
