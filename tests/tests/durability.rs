@@ -12,8 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Event, Notice, Recorder, WAIT, amqp_error, connect_url, consume, ctl, next_notice,
-    open_channel, passive_declare, rmqd_binary, within,
+    Event, Notice, Recorder, WAIT, amqp_error, assert_closed_with, connect_url, consume, ctl,
+    declare_queue, get_body, next_notice, open_channel, passive_declare, publish, rmqd_binary,
+    within,
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -643,4 +644,50 @@ async fn a_deleted_vhost_stays_deleted_after_a_restart() {
         .await
         .expect_err("the durable queue went with its vhost");
     assert_eq!(amqp_error(&gone).map(|(code, _)| code), Some(404));
+}
+
+#[tokio::test]
+async fn users_permissions_and_policies_survive_kill_9() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("rmqd.sock");
+    let daemon = Daemon::start(dir.path()).await;
+    for request in [
+        r#"{"command":"add_user","args":["alice","alice-secret"]}"#,
+        r#"{"command":"set_permissions","args":["alice","^alice\\.",".*",".*"]}"#,
+        r#"{"command":"add_user","args":["bob","bob-secret"]}"#,
+        r#"{"command":"delete_user","args":["bob"]}"#,
+        r#"{"command":"set_policy","args":["short-lived","^alice\\.tmp","{\"message-ttl\":100}"]}"#,
+    ] {
+        assert!(ctl(&socket, request).contains("\"ok\":true"), "{request}");
+    }
+    daemon.kill_9();
+
+    let daemon = Daemon::start(dir.path()).await;
+    let bob = format!("amqp://bob:bob-secret@127.0.0.1:{}/%2f", daemon.port);
+    let refused = connect_url(&bob).await.expect_err("bob stays deleted");
+    assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(403));
+
+    let alice = format!("amqp://alice:alice-secret@127.0.0.1:{}/%2f", daemon.port);
+    let conn = connect_url(&alice)
+        .await
+        .expect("alice logs in after the restart");
+    let ch = open_channel(&conn).await;
+    declare_queue(&ch, "alice.tmp.jobs").await;
+    let denied = ch
+        .queue_declare("jobs".into(), Default::default(), Default::default())
+        .await;
+    assert_closed_with(
+        denied,
+        403,
+        "ACCESS_REFUSED - access to queue 'jobs' in vhost '/' refused for user 'alice'",
+    );
+
+    let ch = open_channel(&conn).await;
+    publish(&ch, "", "alice.tmp.jobs", b"short-lived").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        get_body(&ch, "alice.tmp.jobs").await,
+        None,
+        "the policy came back and applies to a new queue"
+    );
 }

@@ -79,6 +79,10 @@ pub enum UserError {
 pub enum LoginError {
     #[error("user '{0}' - invalid credentials")]
     InvalidCredentials(String),
+    #[error(
+        "user '{0}' attempted to log in with a blank password, which is prohibited by the internal authN backend."
+    )]
+    BlankPassword(String),
     #[error("user '{0}' can only connect via localhost")]
     LoopbackOnly(String),
     #[error("malformed {0} response")]
@@ -323,6 +327,9 @@ impl Users {
                 ));
             }
         };
+        if password.is_empty() {
+            return Err(LoginError::BlankPassword(name));
+        }
         let users = self.users.read();
         let verified = match users.get(&name) {
             Some(user) => user.password.verify(&password),
@@ -395,6 +402,14 @@ mod tests {
     #[test]
     fn plain_login_with_right_password() {
         assert_eq!(login(&users(), "guest", "guest"), Ok("guest".to_string()));
+    }
+
+    #[test]
+    fn a_blank_password_is_refused_with_rabbitmqs_reason() {
+        assert_eq!(
+            login(&users(), "guest", ""),
+            Err(LoginError::BlankPassword("guest".into()))
+        );
     }
 
     #[test]
