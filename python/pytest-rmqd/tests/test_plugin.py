@@ -281,7 +281,7 @@ def test_definitions_are_loaded_and_the_log_is_kept(pytester, rmqd_binary):
                  f'--rmqd-log={log}')
     result.assert_outcomes(passed=1)
     first = log.read_text().splitlines()[0]
-    assert first.startswith(f'$ {rmqd_binary} --port 0 ')
+    assert first.startswith(f'$ {rmqd_binary} --config /dev/null --port 0 ')
     assert f'--definitions {definitions}' in first
 
 
