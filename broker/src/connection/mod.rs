@@ -98,10 +98,10 @@ pub struct Connection {
     started: Instant,
     last_received: Instant,
     last_sent: Instant,
-    /// The memory alarm is on: after the next publish, stop reading this socket.
+    /// The memory or disk alarm is on: after the next publish, stop reading this socket.
     alarm: bool,
     blocked_sent: bool,
-    /// Reading is paused (a publisher under the memory alarm).
+    /// Reading is paused (a publisher under an alarm).
     reading_paused: bool,
     cleaned_up: bool,
     /// What the store was last asked to wake this connection at.
