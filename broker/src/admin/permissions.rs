@@ -26,19 +26,14 @@ const fn command(
     args: usize,
     run: fn(&Broker, &Call<'_>) -> Response,
 ) -> CommandSpec {
-    CommandSpec {
+    CommandSpec::plain(
+        "Access Control",
         name,
-        group: "Access Control",
         usage,
         summary,
-        min_args: args,
-        max_args: Some(args),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
+        (args, Some(args)),
         run,
-    }
+    )
 }
 
 pub(super) const COMMANDS: &[CommandSpec] = &[

@@ -23,19 +23,7 @@ const fn command(
     args: usize,
     run: fn(&Broker, &Call<'_>) -> Response,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "Policies",
-        usage,
-        summary,
-        min_args: args,
-        max_args: Some(args),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run,
-    }
+    CommandSpec::plain("Policies", name, usage, summary, (args, Some(args)), run)
 }
 
 pub(super) const COMMANDS: &[CommandSpec] = &[

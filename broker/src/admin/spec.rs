@@ -27,6 +27,33 @@ pub struct CommandSpec {
     pub(crate) run: fn(&Broker, &Call<'_>) -> Response,
 }
 
+impl CommandSpec {
+    /// A command of `group` taking `min..=max` positional arguments and no options, that
+    /// answers without a table; the fields it does not set are changed with `..` where needed.
+    pub(crate) const fn plain(
+        group: &'static str,
+        name: &'static str,
+        usage: &'static str,
+        summary: &'static str,
+        args: (usize, Option<usize>),
+        run: fn(&Broker, &Call<'_>) -> Response,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            group,
+            usage,
+            summary,
+            min_args: args.0,
+            max_args: args.1,
+            options: &[],
+            columns: &[],
+            default_columns: &[],
+            takes_columns: false,
+            run,
+        }
+    }
+}
+
 /// A command's own option, such as `delete_queue --if-empty` (`-e`).
 pub struct OptionSpec {
     pub long: &'static str,

@@ -20,19 +20,7 @@ const fn command(
     args: (usize, Option<usize>),
     run: fn(&Broker, &Call<'_>) -> Response,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        group: "Users",
-        usage,
-        summary,
-        min_args: args.0,
-        max_args: args.1,
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run,
-    }
+    CommandSpec::plain("Users", name, usage, summary, args, run)
 }
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
