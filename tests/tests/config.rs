@@ -69,6 +69,23 @@ impl Daemon {
     fn stderr(&self) -> String {
         self.stderr.lock().expect("stderr buffer").clone()
     }
+
+    /// What rmqd has logged once it has logged `text`: a thread collects stderr, so what it
+    /// wrote before the ready line may not have been read yet. Fails the test after [`WAIT`].
+    fn stderr_once_it_says(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(text) {
+                return stderr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "rmqd never logged {text:?}: {stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 impl Drop for Daemon {
@@ -130,7 +147,7 @@ async fn the_file_sets_the_listener_and_the_default_user_and_ctl_finds_its_socke
         format!("amqp://admin@127.0.0.1:{port}"),
         "a password from the file is not printed"
     );
-    let banner = daemon.stderr();
+    let banner = daemon.stderr_once_it_says("listening for AMQP");
     assert!(
         banner.contains(&format!("config file: {}", config.display())),
         "{banner}"
@@ -266,8 +283,7 @@ async fn a_disk_free_limit_above_the_free_space_blocks_publishers() {
         "low on disk",
         "RabbitMQ's wording"
     );
-    let stderr = daemon.stderr();
-    assert!(stderr.contains("disk alarm set"), "{stderr}");
+    daemon.stderr_once_it_says("disk alarm set");
 }
 
 async fn wait_blocked(conn: &Connection) {
