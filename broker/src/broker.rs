@@ -102,6 +102,7 @@ impl Broker {
         let limits = StoreLimits {
             segment_size: config.message_segment_size,
             queue_memory_limit: config.queue_memory_limit,
+            max_message_size: config.max_message_size,
         };
         let (store, recovered) = DiskStore::open(data_dir, limits, Arc::clone(&memory))?;
         let store = Arc::new(store);

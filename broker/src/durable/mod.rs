@@ -33,6 +33,23 @@ pub(crate) struct StoreLimits {
     pub segment_size: u64,
     /// Bytes of ready messages a durable queue keeps in memory; the rest wait on disk.
     pub queue_memory_limit: usize,
+    /// The largest body a client may publish: every such message must fit in one record.
+    pub max_message_size: usize,
+}
+
+impl StoreLimits {
+    /// Room in a publish record beyond the body: its id, the ids of the queues it went to,
+    /// the exchange and routing key, and the encoded properties.
+    const RECORD_OVERHEAD: usize = 2 << 20;
+
+    /// The message log's largest record, so that no message a client may publish is refused
+    /// by the log (a refused persistent message would be confirmed without being stored).
+    fn max_record_size(&self) -> u32 {
+        let needed = self.max_message_size.saturating_add(Self::RECORD_OVERHEAD);
+        u32::try_from(needed)
+            .unwrap_or(u32::MAX)
+            .max(LogConfig::DEFAULT_MAX_RECORD_SIZE)
+    }
 }
 
 struct Book {
@@ -127,6 +144,7 @@ impl DiskStore {
         })?;
         let config = LogConfig {
             segment_size,
+            max_record_size: limits.max_record_size(),
             ..LogConfig::default()
         };
         let messages = SegmentLog::open(dir.join("messages"), config, |record| {
@@ -463,6 +481,27 @@ impl DiskStore {
         if self.reached(until) {
             // Reached between the caller's check and the push: the writer did not see us.
             outbox.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_a_client_may_publish_fits_in_one_record() {
+        for max_message_size in [16 << 20, 128 << 20, 512 << 20, 1 << 30] {
+            let limits = StoreLimits {
+                segment_size: LogConfig::DEFAULT_SEGMENT_SIZE,
+                queue_memory_limit: 0,
+                max_message_size,
+            };
+            let room = limits.max_record_size() as usize;
+            assert!(
+                room >= max_message_size + StoreLimits::RECORD_OVERHEAD,
+                "{max_message_size}: {room}"
+            );
         }
     }
 }

@@ -17,8 +17,10 @@ pub struct LogConfig {
 
 impl LogConfig {
     pub const DEFAULT_SEGMENT_SIZE: u64 = 64 * 1024 * 1024;
-    /// RabbitMQ's default `max_message_size` is 128 MiB; a record also carries broker metadata.
-    pub const DEFAULT_MAX_RECORD_SIZE: u32 = 256 * 1024 * 1024;
+    /// The largest `max_message_size` RabbitMQ allows (512 MiB) plus room for a record's
+    /// metadata. Not lower than that even when the broker allows smaller messages: records
+    /// written under a larger setting must still read back after it is lowered.
+    pub const DEFAULT_MAX_RECORD_SIZE: u32 = (512 + 2) * 1024 * 1024;
     pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 }
 
