@@ -170,35 +170,29 @@ impl Broker {
         self.initialised.load(Ordering::Acquire)
     }
 
-    pub(crate) fn set_initialised(&self) {
-        self.initialised.store(true, Ordering::Release);
-    }
-
     /// Notes (on disk too) that the default user and vhost have been created, so that later
     /// starts leave them as the operator has since made them.
     pub fn mark_initialised(&self) {
-        self.set_initialised();
+        self.initialised.store(true, Ordering::Release);
         if let Some(store) = &self.store {
             store.initialised();
         }
     }
 
-    /// Changes the kept definitions, on disk too.
+    /// Changes the kept definitions, on disk too if they changed.
     pub(crate) fn change_kept(&self, change: impl FnOnce(&mut Kept)) {
         let mut kept = self.kept.lock();
+        let before = kept.clone();
         change(&mut kept);
-        if let Some(store) = &self.store {
+        if *kept != before
+            && let Some(store) = &self.store
+        {
             store.kept_changed(&kept);
         }
     }
 
     pub(crate) fn kept(&self) -> Kept {
         self.kept.lock().clone()
-    }
-
-    /// Puts back kept definitions as the log recorded them; recording nothing.
-    pub(crate) fn restore_kept(&self, kept: Kept) {
-        *self.kept.lock() = kept;
     }
 
     /// Writes and fsyncs everything recorded so far (a no-op in memory); for shutdown.
@@ -242,9 +236,7 @@ impl Broker {
         vhost.delete_everything();
         let name = name.to_string_lossy();
         self.users.forget_vhost(&name);
-        if self.kept.lock().mentions_vhost(&name) {
-            self.change_kept(|kept| kept.forget_vhost(&name));
-        }
+        self.change_kept(|kept| kept.forget_vhost(&name));
         info!(vhost = %name, "vhost deleted");
         true
     }

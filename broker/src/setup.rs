@@ -65,7 +65,7 @@ impl Setup {
         let exists = |vhost: &&String| broker.vhost(vhost.as_bytes()).is_some();
         let grant = |user: &str, vhost: &str| {
             // Permissions the operator has since changed stay as they are.
-            if broker.users.permissions_in(user, vhost).is_none() {
+            if !broker.users.may_access(user, vhost) {
                 broker.users.grant(user, vhost);
             }
         };

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::spec::{Column, CommandSpec, Render};
 use super::{Call, Failure, Response};
-use crate::auth::{HashingAlgorithm, UserError};
+use crate::auth::UserError;
 use crate::broker::Broker;
 
 const LIST_COLUMNS: &[Column] = &[
@@ -95,23 +95,8 @@ fn add_user(broker: &Broker, call: &Call<'_>) -> Response {
     if broker.users.exists(name) {
         return Response::failed(Failure::Software, format!("User \"{name}\" already exists"));
     }
-    set_password(broker, name, call.arg(1))
-}
-
-/// Sets a user's password, creating the user if needed; a blank one means the user has no
-/// password to log in with, as in RabbitMQ.
-fn set_password(broker: &Broker, name: &str, password: &str) -> Response {
-    if !password.is_empty() {
-        broker.users.add(name, password);
-        return Response::done();
-    }
-    match broker
-        .users
-        .add_hashed(name, "", HashingAlgorithm::default())
-    {
-        Ok(()) => Response::done(),
-        Err(err) => Response::failed(Failure::Software, err.to_string()),
-    }
+    broker.users.add(name, call.arg(1));
+    Response::done()
 }
 
 fn delete_user(broker: &Broker, call: &Call<'_>) -> Response {
@@ -122,30 +107,21 @@ fn delete_user(broker: &Broker, call: &Call<'_>) -> Response {
 }
 
 fn change_password(broker: &Broker, call: &Call<'_>) -> Response {
-    let name = call.arg(0);
-    if !broker.users.exists(name) {
-        return no_such_user(UserError::NoSuchUser(name.to_string()));
-    }
-    set_password(broker, name, call.arg(1))
+    broker
+        .users
+        .change_password(call.arg(0), call.arg(1))
+        .map_or_else(no_such_user, |()| Response::done())
 }
 
 fn authenticate_user(broker: &Broker, call: &Call<'_>) -> Response {
-    let (name, password) = (call.arg(0), call.arg(1));
-    let why = if password.is_empty() {
-        format!(
-            "user '{name}' attempted to log in with a blank password, which is prohibited by \
-             the internal authN backend."
-        )
-    } else {
-        match broker.users.authenticate(name, password) {
-            Ok(()) => return Response::message("Success"),
-            Err(err) => err.to_string(),
-        }
-    };
-    Response::failed(
-        Failure::DataErr,
-        format!("Error: failed to authenticate user \"{name}\"\n{why}"),
-    )
+    let name = call.arg(0);
+    match broker.users.authenticate(name, call.arg(1)) {
+        Ok(()) => Response::message("Success"),
+        Err(why) => Response::failed(
+            Failure::DataErr,
+            format!("Error: failed to authenticate user \"{name}\"\n{why}"),
+        ),
+    }
 }
 
 fn set_user_tags(broker: &Broker, call: &Call<'_>) -> Response {

@@ -87,6 +87,15 @@ impl PasswordHash {
         Self::with_salt(HashingAlgorithm::default(), random_salt(), password)
     }
 
+    /// The hash a user given `password` gets: none for a blank one, which RabbitMQ takes to
+    /// mean the user cannot log in with a password at all.
+    pub fn of(password: &str) -> PasswordHash {
+        match password {
+            "" => Self::none(),
+            password => Self::new(password),
+        }
+    }
+
     pub(crate) fn with_salt(
         algorithm: HashingAlgorithm,
         salt: [u8; SALT_LEN],

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use parking_lot::{RwLock, RwLockWriteGuard};
 
 use super::password::{HashingAlgorithm, PasswordHash, SALT_LEN};
-use super::permissions::Permissions;
+use super::permissions::{Access, Permissions};
 use super::sasl::{parse_amqplain, parse_plain};
 
 #[derive(Debug, Clone)]
@@ -125,7 +125,7 @@ impl Users {
 
     /// Creates a user, or changes an existing user's password (its tags and permissions stay).
     pub fn add(&self, name: &str, password: &str) {
-        self.add_with_hash(name, PasswordHash::new(password));
+        self.add_with_hash(name, PasswordHash::of(password));
     }
 
     /// As [`Users::add`], with a hash from a definitions file (base64 of salt and digest; empty
@@ -184,11 +184,6 @@ impl Users {
         self.write().insert(user.name.clone(), user);
     }
 
-    /// Forgets a user a journal recorded as deleted; recording nothing.
-    pub(crate) fn restore_deleted(&self, name: &str) {
-        self.write().remove(name);
-    }
-
     /// Whether there are no users at all.
     pub fn is_empty(&self) -> bool {
         self.users.read().is_empty()
@@ -196,7 +191,7 @@ impl Users {
 
     /// Changes an existing user's password (rabbitmqctl change_password).
     pub fn change_password(&self, name: &str, password: &str) -> Result<(), UserError> {
-        let password = PasswordHash::new(password);
+        let password = PasswordHash::of(password);
         self.change(name, |u| u.password = password)
     }
 
@@ -214,6 +209,9 @@ impl Users {
 
     /// Checks a password without logging in (rabbitmqctl authenticate_user).
     pub fn authenticate(&self, name: &str, password: &str) -> Result<(), LoginError> {
+        if password.is_empty() {
+            return Err(LoginError::BlankPassword(name.to_string()));
+        }
         match self.users.read().get(name) {
             Some(user) if user.password.verify(password) => Ok(()),
             _ => Err(LoginError::InvalidCredentials(name.to_string())),
@@ -270,6 +268,16 @@ impl Users {
                 self.record(UserChange::Saved(user));
             }
         }
+    }
+
+    /// Whether the user's permissions in `vhost` let it `access` the resource `name`, matched
+    /// in place: copying them would copy their compiled patterns and match caches.
+    pub fn allows(&self, user: &str, vhost: &str, access: Access, name: &[u8]) -> bool {
+        self.users
+            .read()
+            .get(user)
+            .and_then(|u| u.permissions.get(vhost))
+            .is_some_and(|p| p.allows(access, name))
     }
 
     /// Whether the user may open `vhost`: it has permissions there, whatever they are.

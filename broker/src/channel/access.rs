@@ -70,10 +70,7 @@ impl AccessCache {
         }
         let vhost = ctx.vhost();
         let user = &ctx.session.user;
-        let allowed = users
-            .permissions_in(user, &vhost.name.to_string_lossy())
-            .is_some_and(|p| p.allows(access, name));
-        if !allowed {
+        if !users.allows(user, &vhost.name.to_string_lossy(), access, name) {
             return Err(AmqpError::access_refused(format!(
                 "access to {} refused for user '{user}'",
                 resource(on.kind(), &String::from_utf8_lossy(name), &vhost.name)

@@ -16,7 +16,7 @@ use super::format::{BindingDef, Definitions, DestinationType, ExchangeDef, Queue
 use crate::auth::{HashingAlgorithm, PasswordHash, Permissions};
 use crate::broker::Broker;
 use crate::error::{AmqpError, resource};
-use crate::policy::{ApplyTo, Policy, PolicyError};
+use crate::policy::Policy;
 use crate::queue::QueueSettings;
 use crate::vhost::STANDARD_EXCHANGES;
 
@@ -207,16 +207,9 @@ fn check_policies<'a>(
     for def in &defs.policies {
         let item = format!("policy '{}' in vhost '{}'", def.name, def.vhost);
         known.vhost(&item, &def.vhost)?;
-        let invalid = |err: PolicyError| DefinitionsError::invalid(&item, err.to_string());
-        let apply_to = ApplyTo::parse(&def.apply_to).map_err(invalid)?;
-        let policy = Policy::new(
-            &def.name,
-            &def.pattern,
-            apply_to,
-            def.definition.clone(),
-            def.priority,
-        )
-        .map_err(invalid)?;
+        let policy = def
+            .to_policy()
+            .map_err(|err| DefinitionsError::invalid(&item, err.to_string()))?;
         policies.push((def.vhost.as_str(), policy));
     }
     Ok(policies)

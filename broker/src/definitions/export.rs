@@ -120,14 +120,10 @@ pub fn export(broker: &Broker) -> Definitions {
         .iter()
         .flat_map(|vhost| {
             let vhost_name = vhost.name.to_string_lossy().into_owned();
-            vhost.policies().into_iter().map(move |p| PolicyDef {
-                apply_to: p.apply_to.name().to_string(),
-                definition: p.definition.clone(),
-                name: p.name.clone(),
-                pattern: p.pattern.clone(),
-                priority: p.priority,
-                vhost: vhost_name.clone(),
-            })
+            vhost
+                .policies()
+                .into_iter()
+                .map(move |p| PolicyDef::from_policy(&vhost_name, &p))
         })
         .collect();
     queues.sort_by(|a, b| (&a.vhost, &a.name).cmp(&(&b.vhost, &b.name)));

@@ -3,6 +3,7 @@
 //! RabbitMQ's. Reading is lenient where RabbitMQ's own import is, or where older versions
 //! wrote something else: tags as a list or a comma-separated string, fields left out.
 
+use crate::policy::{ApplyTo, Policy, PolicyError};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -167,6 +168,30 @@ pub struct PolicyDef {
 
 fn apply_to_all() -> String {
     "all".to_string()
+}
+
+impl PolicyDef {
+    pub fn from_policy(vhost: &str, policy: &Policy) -> PolicyDef {
+        PolicyDef {
+            apply_to: policy.apply_to.name().to_string(),
+            definition: policy.definition.clone(),
+            name: policy.name.clone(),
+            pattern: policy.pattern.clone(),
+            priority: policy.priority,
+            vhost: vhost.to_string(),
+        }
+    }
+
+    /// The policy, checked as `set_policy` checks one.
+    pub fn to_policy(&self) -> Result<Policy, PolicyError> {
+        Policy::new(
+            &self.name,
+            &self.pattern,
+            ApplyTo::parse(&self.apply_to)?,
+            self.definition.clone(),
+            self.priority,
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -117,13 +117,7 @@ pub fn import(broker: &Broker, defs: &Definitions) -> Result<ImportSummary, Defi
             summary.policies += 1;
         }
     }
-    let keeps_something = !defs.vhosts.is_empty()
-        || !defs.topic_permissions.is_empty()
-        || !defs.parameters.is_empty()
-        || !defs.global_parameters.is_empty();
-    if keeps_something {
-        broker.change_kept(|kept| kept.merge(defs));
-    }
+    broker.change_kept(|kept| kept.merge(defs));
     summary.topic_permissions = not_applied(
         "topic permissions",
         defs.topic_permissions.iter().map(|p| {

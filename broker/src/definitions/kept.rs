@@ -56,12 +56,6 @@ impl Kept {
         }
     }
 
-    pub fn mentions_vhost(&self, vhost: &str) -> bool {
-        self.vhosts.contains_key(vhost)
-            || self.topic_permissions.iter().any(|p| p.vhost == vhost)
-            || self.parameters.iter().any(|p| p.vhost == vhost)
-    }
-
     /// Drops everything about a deleted vhost.
     pub fn forget_vhost(&mut self, vhost: &str) {
         self.vhosts.remove(vhost);

@@ -16,13 +16,13 @@ use rmqd_codec::{Method, ShortStr};
 use tracing::{debug, error, info, warn};
 
 use crate::auth::{User, UserChange};
-use crate::definitions::Kept;
+use crate::definitions::{Kept, PolicyDef};
 use crate::memory::MemoryTracker;
 use crate::message::Message;
 use crate::outbox::Outbox;
 use crate::policy::Policy;
 use crate::store::{Appended, LogConfig, Position, SegmentLog, StoreError};
-use records::{PolicyRecord, UserRecord, message_kind, meta_kind};
+use records::{UserRecord, message_kind, meta_kind};
 pub(crate) use recovery::{Recovered, rebuild};
 use space::SegmentBook;
 
@@ -235,11 +235,11 @@ impl DiskStore {
             },
         ) in vhosts
         {
-            records.push((meta_kind::VHOST, records::encode_vhost(vhost)));
+            records.push((meta_kind::VHOST, records::encode_in_vhost(vhost, &[])));
             for policy in policies {
                 records.push((
                     meta_kind::POLICY,
-                    records::encode_vhost_json(vhost, &PolicyRecord::from_policy(policy)),
+                    records::encode_json(&PolicyDef::from_policy(&vhost.to_string_lossy(), policy)),
                 ));
             }
             let declare = |m: &&Method| matches!(m, Method::ExchangeDeclare(_));
@@ -276,20 +276,20 @@ impl DiskStore {
     }
 
     pub(crate) fn vhost_added(&self, name: &ShortStr) {
-        self.write_meta(meta_kind::VHOST, records::encode_vhost(name));
+        self.write_meta(meta_kind::VHOST, records::encode_in_vhost(name, &[]));
     }
 
     pub(crate) fn policy_set(&self, vhost: &ShortStr, policy: &Policy) {
         self.write_meta(
             meta_kind::POLICY,
-            records::encode_vhost_json(vhost, &PolicyRecord::from_policy(policy)),
+            records::encode_json(&PolicyDef::from_policy(&vhost.to_string_lossy(), policy)),
         );
     }
 
     pub(crate) fn policy_cleared(&self, vhost: &ShortStr, name: &str) {
         self.write_meta(
             meta_kind::POLICY_CLEARED,
-            records::encode_vhost_text(vhost, name),
+            records::encode_in_vhost(vhost, name.as_bytes()),
         );
     }
 
@@ -318,7 +318,10 @@ impl DiskStore {
     }
 
     pub(crate) fn vhost_deleted(&self, name: &ShortStr) {
-        self.write_meta(meta_kind::VHOST_DELETED, records::encode_vhost(name));
+        self.write_meta(
+            meta_kind::VHOST_DELETED,
+            records::encode_in_vhost(name, &[]),
+        );
     }
 
     /// exchange.declare/delete, queue.bind/unbind, exchange.bind/unbind of durable things.

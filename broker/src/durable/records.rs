@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use rmqd_codec::{DEFAULT_FRAME_MAX, Frame, FrameDecoder, Method, ShortStr, encode_method};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::auth::{HashingAlgorithm, PasswordHash, Permissions, User};
-use crate::definitions::Kept;
+use crate::definitions::{Kept, PolicyDef};
 use crate::message::{StoredMessage, StoredRef};
-use crate::policy::{ApplyTo, Policy, PolicyError};
 
 /// Kinds in `meta/`.
 pub(super) mod meta_kind {
@@ -24,7 +22,7 @@ pub(super) mod meta_kind {
     pub const QUEUE_DELETED: u8 = 4;
     /// A vhost and everything in it went; records naming it before this one are history.
     pub const VHOST_DELETED: u8 = 5;
-    /// A policy set in a vhost (JSON after the vhost name).
+    /// A policy set in a vhost, as a definitions file has it (JSON).
     pub const POLICY: u8 = 6;
     pub const POLICY_CLEARED: u8 = 7;
     /// A user as it now is: password hash, tags, permissions (JSON).
@@ -64,10 +62,7 @@ pub(super) enum MetaRecord {
         id: u64,
     },
     VhostDeleted(ShortStr),
-    Policy {
-        vhost: ShortStr,
-        policy: PolicyRecord,
-    },
+    Policy(PolicyDef),
     PolicyCleared {
         vhost: ShortStr,
         name: String,
@@ -79,15 +74,6 @@ pub(super) enum MetaRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct PolicyRecord {
-    pub name: String,
-    pub pattern: String,
-    pub apply_to: String,
-    pub definition: Map<String, Value>,
-    pub priority: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct UserRecord {
     pub name: String,
     /// Base64 of salt and digest, as in definitions files; empty for no password.
@@ -96,29 +82,6 @@ pub(super) struct UserRecord {
     pub tags: Vec<String>,
     /// vhost → [configure, write, read].
     pub permissions: BTreeMap<String, [String; 3]>,
-}
-
-impl PolicyRecord {
-    pub fn from_policy(policy: &Policy) -> PolicyRecord {
-        PolicyRecord {
-            name: policy.name.clone(),
-            pattern: policy.pattern.clone(),
-            apply_to: policy.apply_to.name().to_string(),
-            definition: policy.definition.clone(),
-            priority: policy.priority,
-        }
-    }
-
-    pub fn into_policy(self) -> Result<Policy, PolicyError> {
-        let apply_to = ApplyTo::parse(&self.apply_to)?;
-        Policy::new(
-            &self.name,
-            &self.pattern,
-            apply_to,
-            self.definition,
-            self.priority,
-        )
-    }
 }
 
 impl UserRecord {
@@ -155,33 +118,18 @@ impl UserRecord {
     }
 }
 
-/// A name-prefixed JSON record: `[vhost short string][JSON]`.
-pub(super) fn encode_vhost_json(vhost: &ShortStr, value: &impl Serialize) -> Bytes {
-    let mut out = BytesMut::new();
-    put_short(&mut out, vhost.as_bytes());
-    // Serialising plain structs of strings, numbers and maps cannot fail.
-    if let Ok(json) = serde_json::to_vec(value) {
-        out.put_slice(&json);
-    }
-    out.freeze()
-}
-
-pub(super) fn encode_vhost_text(vhost: &ShortStr, text: &str) -> Bytes {
-    let mut out = BytesMut::new();
-    put_short(&mut out, vhost.as_bytes());
-    out.put_slice(text.as_bytes());
-    out.freeze()
-}
-
 pub(super) fn encode_json(value: &impl Serialize) -> Bytes {
+    // Serialising plain structs of strings, numbers and maps cannot fail.
     serde_json::to_vec(value)
         .map(Bytes::from)
         .unwrap_or_default()
 }
 
-pub(super) fn encode_vhost(name: &ShortStr) -> Bytes {
-    let mut out = BytesMut::new();
-    put_short(&mut out, name.as_bytes());
+/// `[vhost short string][payload]`: a vhost record (empty payload), or something in a vhost.
+pub(super) fn encode_in_vhost(vhost: &ShortStr, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(1 + vhost.len() + payload.len());
+    put_short(&mut out, vhost.as_bytes());
+    out.put_slice(payload);
     out.freeze()
 }
 
@@ -224,11 +172,9 @@ pub(super) fn decode_meta(kind: u8, mut payload: Bytes) -> Result<MetaRecord, Ma
         meta_kind::QUEUE_DELETED => Ok(MetaRecord::QueueDeleted {
             id: take_u64(&mut payload).ok_or_else(bad)?,
         }),
-        meta_kind::POLICY => {
-            let vhost = take_short(&mut payload).ok_or_else(bad)?;
-            let policy = serde_json::from_slice(&payload).map_err(|_| bad())?;
-            Ok(MetaRecord::Policy { vhost, policy })
-        }
+        meta_kind::POLICY => Ok(MetaRecord::Policy(
+            serde_json::from_slice(&payload).map_err(|_| bad())?,
+        )),
         meta_kind::POLICY_CLEARED => {
             let vhost = take_short(&mut payload).ok_or_else(bad)?;
             let name = String::from_utf8(payload.to_vec()).map_err(|_| bad())?;

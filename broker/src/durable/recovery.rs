@@ -184,15 +184,14 @@ pub(crate) fn rebuild(
                     vhost.remove_queue_if_same(&queue);
                 }
             }
-            MetaRecord::Policy { vhost, policy } => {
-                let Some(vhost) = broker.vhost(vhost.as_bytes()) else {
+            MetaRecord::Policy(def) => {
+                let Some(vhost) = broker.vhost(def.vhost.as_bytes()) else {
                     continue;
                 };
-                let name = policy.name.clone();
-                match policy.into_policy() {
+                match def.to_policy() {
                     Ok(policy) => vhost.set_policy(policy),
                     Err(err) => {
-                        warn!(vhost = %vhost.name, policy = %name, "cannot recover policy: {err}")
+                        warn!(vhost = %def.vhost, policy = %def.name, "cannot recover policy: {err}")
                     }
                 }
             }
@@ -208,9 +207,12 @@ pub(crate) fn rebuild(
                     Err(err) => warn!(user = %name, "cannot recover user: {err}"),
                 }
             }
-            MetaRecord::UserDeleted(name) => broker.users.restore_deleted(&name),
-            MetaRecord::Initialised => broker.set_initialised(),
-            MetaRecord::Kept(kept) => broker.restore_kept(kept),
+            // The store records nothing while it is replayed, so the usual calls do.
+            MetaRecord::UserDeleted(name) => {
+                let _ = broker.users.delete(&name);
+            }
+            MetaRecord::Initialised => broker.mark_initialised(),
+            MetaRecord::Kept(kept) => broker.change_kept(|k| *k = kept),
             MetaRecord::Method { vhost, method } => {
                 let Some(vhost) = broker.vhost(vhost.as_bytes()) else {
                     continue;
