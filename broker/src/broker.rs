@@ -19,7 +19,7 @@ use crate::memory::MemoryTracker;
 use crate::metrics::Metrics;
 use crate::outbox::Event;
 use crate::store::StoreError;
-use crate::vhost::Vhost;
+use crate::vhost::{Vhost, notify_orphans};
 
 /// Limits and defaults, RabbitMQ's unless noted.
 #[derive(Debug, Clone)]
@@ -258,12 +258,7 @@ impl Broker {
     /// Deletes expired queues and messages; run it periodically.
     pub fn expire(&self, now: Instant) {
         for vhost in self.vhosts() {
-            for orphan in vhost.expire(now) {
-                orphan.outbox.push(Event::ConsumerCancelled {
-                    channel: orphan.channel,
-                    consumer_tag: orphan.tag,
-                });
-            }
+            notify_orphans(vhost.expire(now));
         }
     }
 

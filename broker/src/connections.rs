@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
@@ -89,8 +89,8 @@ pub(crate) struct ChannelCounts {
 pub(crate) struct ChannelStats {
     consumers: AtomicU32,
     unacked: AtomicU32,
-    prefetch: AtomicU32,
-    global_prefetch: AtomicU32,
+    prefetch: AtomicU16,
+    global_prefetch: AtomicU16,
     confirm: AtomicBool,
     transactional: AtomicBool,
 }
@@ -99,22 +99,20 @@ impl ChannelStats {
     pub fn store(&self, counts: ChannelCounts) {
         self.consumers.store(counts.consumers, Ordering::Relaxed);
         self.unacked.store(counts.unacked, Ordering::Relaxed);
-        self.prefetch
-            .store(u32::from(counts.prefetch), Ordering::Relaxed);
+        self.prefetch.store(counts.prefetch, Ordering::Relaxed);
         self.global_prefetch
-            .store(u32::from(counts.global_prefetch), Ordering::Relaxed);
+            .store(counts.global_prefetch, Ordering::Relaxed);
         self.confirm.store(counts.confirm, Ordering::Relaxed);
         self.transactional
             .store(counts.transactional, Ordering::Relaxed);
     }
 
     pub fn load(&self) -> ChannelCounts {
-        let narrow = |v: &AtomicU32| u16::try_from(v.load(Ordering::Relaxed)).unwrap_or(u16::MAX);
         ChannelCounts {
             consumers: self.consumers.load(Ordering::Relaxed),
             unacked: self.unacked.load(Ordering::Relaxed),
-            prefetch: narrow(&self.prefetch),
-            global_prefetch: narrow(&self.global_prefetch),
+            prefetch: self.prefetch.load(Ordering::Relaxed),
+            global_prefetch: self.global_prefetch.load(Ordering::Relaxed),
             confirm: self.confirm.load(Ordering::Relaxed),
             transactional: self.transactional.load(Ordering::Relaxed),
         }
@@ -174,6 +172,10 @@ impl ConnectionInfo {
 
     pub fn channel_closed(&self, channel: u16) {
         self.channels.lock().remove(&channel);
+    }
+
+    pub fn all_channels_closed(&self) {
+        self.channels.lock().clear();
     }
 
     pub fn channel_count(&self) -> usize {
@@ -348,7 +350,8 @@ mod tests {
     #[test]
     fn listing_is_oldest_first_and_forgets_unregistered() {
         let registry = Connections::default();
-        let ids: Vec<_> = (1..=3)
+        // Enough connections that a listing in hash order would not come out sorted by luck.
+        let mut ids: Vec<_> = (1..=20)
             .map(|port| {
                 registry
                     .register(
@@ -359,8 +362,10 @@ mod tests {
                     .0
             })
             .collect();
-        registry.unregister(ids[1]);
+        for gone in [ids.remove(13), ids.remove(7), ids.remove(1)] {
+            registry.unregister(gone);
+        }
         let listed: Vec<_> = registry.list().into_iter().map(|(id, _)| id).collect();
-        assert_eq!(listed, vec![ids[0], ids[2]]);
+        assert_eq!(listed, ids);
     }
 }

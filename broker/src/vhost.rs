@@ -17,6 +17,7 @@ use crate::connection::ConnectionId;
 use crate::durable::{DiskStore, DurableTopology};
 use crate::error::{AmqpError, resource};
 use crate::names::{owned, server_named};
+use crate::outbox::Event;
 use crate::policy::{Policies, Policy};
 use crate::queue::arguments::{check_equivalent, render};
 use crate::queue::{Consumer, Persisted, Queue, QueueCounts, QueueSettings};
@@ -80,6 +81,16 @@ pub struct Vhost {
 
 /// Consumers whose queue went away and must be told with basic.cancel.
 pub(crate) type Orphans = Vec<Consumer>;
+
+/// Tells each consumer of a deleted queue, through its connection, that it was cancelled.
+pub(crate) fn notify_orphans(orphans: Orphans) {
+    for orphan in orphans {
+        orphan.outbox.push(Event::ConsumerCancelled {
+            channel: orphan.channel,
+            consumer_tag: orphan.tag,
+        });
+    }
+}
 
 /// The exchanges every vhost has from its creation, besides the default one.
 pub(crate) const STANDARD_EXCHANGES: &[(&str, ExchangeKind)] = &[

@@ -21,16 +21,13 @@ const COLUMNS: &[Column] = &[
     Column::rendered("arguments", Render::FieldTable),
 ];
 
-pub(super) const COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "list_consumers",
-    group: "Monitoring, observability and health checks",
-    usage: "[--vhost <vhost>] [--no-table-headers] [<column> ...]",
-    summary: "Lists all consumers for a vhost",
-    min_args: 0,
-    max_args: None,
-    options: &[],
-    columns: COLUMNS,
-    default_columns: &[
+pub(super) const COMMANDS: &[CommandSpec] = &[CommandSpec::listing(
+    "Monitoring, observability and health checks",
+    "list_consumers",
+    "[--vhost <vhost>] [--no-table-headers] [<column> ...]",
+    "Lists all consumers for a vhost",
+    COLUMNS,
+    &[
         "queue_name",
         "channel_pid",
         "consumer_tag",
@@ -39,9 +36,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[CommandSpec {
         "active",
         "arguments",
     ],
-    takes_columns: true,
-    run: list_consumers,
-}];
+    list_consumers,
+)];
 
 fn list_consumers(broker: &Broker, call: &Call<'_>) -> Response {
     let mut consumers: Vec<(ShortStr, ConsumerListing)> = Vec::new();
@@ -78,30 +74,15 @@ mod tests {
 
     use rmqd_codec::FieldTable;
 
-    use super::super::testing::{broker, rows, run};
+    use super::super::testing::{broker, declare_queue, rows, run};
     use super::*;
     use crate::outbox::Outbox;
     use crate::queue::{Consumer, Credit};
-    use crate::vhost::QueueSpec;
 
     #[test]
     fn consumers_are_listed_in_rabbitmqctls_column_order() {
         let broker = broker();
-        let vhost = broker.vhost(b"/").expect("vhost");
-        let (queue, _) = vhost
-            .declare_queue(
-                &QueueSpec {
-                    name: &ShortStr::from_static("jobs"),
-                    passive: false,
-                    durable: false,
-                    exclusive: false,
-                    auto_delete: false,
-                    arguments: &FieldTable::new(),
-                },
-                7,
-                Instant::now(),
-            )
-            .expect("declared");
+        let queue = declare_queue(&broker, "jobs", false, FieldTable::new());
         let consumer = Consumer {
             tag: ShortStr::from_static("worker-1"),
             connection: 7,

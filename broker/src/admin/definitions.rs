@@ -14,25 +14,17 @@ const FORMAT: OptionSpec = OptionSpec {
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
-        name: "export_definitions",
-        group: "Definitions",
-        usage: "<file_path | \"-\"> [--format <json>]",
-        summary: "Exports definitions in JSON",
-        min_args: 1,
-        max_args: Some(1),
         options: &[FORMAT],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: export_definitions,
+        ..CommandSpec::exact(
+            "Definitions",
+            "export_definitions",
+            "<file_path | \"-\"> [--format <json>]",
+            "Exports definitions in JSON",
+            1,
+            export_definitions,
+        )
     },
     CommandSpec {
-        name: "import_definitions",
-        group: "Definitions",
-        usage: "[<file_path | \"-\">] [--format <json>] [--skip-if-unchanged]",
-        summary: "Imports definitions in JSON",
-        min_args: 0,
-        max_args: Some(1),
         options: &[
             FORMAT,
             // An import of what the broker already has changes nothing, so skipping it
@@ -43,10 +35,14 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
                 takes_value: false,
             },
         ],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: import_definitions,
+        ..CommandSpec::plain(
+            "Definitions",
+            "import_definitions",
+            "[<file_path | \"-\">] [--format <json>] [--skip-if-unchanged]",
+            "Imports definitions in JSON",
+            (0, Some(1)),
+            import_definitions,
+        )
     },
 ];
 

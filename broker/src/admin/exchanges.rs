@@ -28,16 +28,13 @@ const BINDING_COLUMNS: &[Column] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "list_bindings",
-        group: "Monitoring, observability and health checks",
-        usage: "[--vhost <vhost>] [--no-table-headers] [<column> ...]",
-        summary: "Lists all bindings on a vhost",
-        min_args: 0,
-        max_args: None,
-        options: &[],
-        columns: BINDING_COLUMNS,
-        default_columns: &[
+    CommandSpec::listing(
+        "Monitoring, observability and health checks",
+        "list_bindings",
+        "[--vhost <vhost>] [--no-table-headers] [<column> ...]",
+        "Lists all bindings on a vhost",
+        BINDING_COLUMNS,
+        &[
             "source_name",
             "source_kind",
             "destination_name",
@@ -45,22 +42,17 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
             "routing_key",
             "arguments",
         ],
-        takes_columns: true,
-        run: list_bindings,
-    },
-    CommandSpec {
-        name: "list_exchanges",
-        group: "Monitoring, observability and health checks",
-        usage: "[--vhost <vhost>] [--no-table-headers] [<column> ...]",
-        summary: "Lists exchanges",
-        min_args: 0,
-        max_args: None,
-        options: &[],
-        columns: EXCHANGE_COLUMNS,
-        default_columns: &["name", "type"],
-        takes_columns: true,
-        run: list_exchanges,
-    },
+        list_bindings,
+    ),
+    CommandSpec::listing(
+        "Monitoring, observability and health checks",
+        "list_exchanges",
+        "[--vhost <vhost>] [--no-table-headers] [<column> ...]",
+        "Lists exchanges",
+        EXCHANGE_COLUMNS,
+        &["name", "type"],
+        list_exchanges,
+    ),
 ];
 
 struct ExchangeRow {
@@ -171,11 +163,10 @@ fn bindings(vhost: &Vhost) -> Vec<BindingRow> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
 
-    use super::super::testing::{broker, rows, run};
+    use super::super::testing::{broker, declare_queue, rows, run};
     use super::*;
-    use crate::vhost::{ExchangeSpec, QueueSpec};
+    use crate::vhost::ExchangeSpec;
 
     #[test]
     fn exchanges_are_listed_with_the_standard_ones() {
@@ -210,21 +201,9 @@ mod tests {
     fn bindings_include_the_default_exchanges_to_each_queue() {
         let broker = broker();
         let vhost = broker.vhost(b"/").expect("vhost");
-        let q = ShortStr::from_static("q");
-        vhost
-            .declare_queue(
-                &QueueSpec {
-                    name: &q,
-                    passive: false,
-                    durable: false,
-                    exclusive: false,
-                    auto_delete: false,
-                    arguments: &FieldTable::new(),
-                },
-                1,
-                Instant::now(),
-            )
-            .expect("declared");
+        let q = declare_queue(&broker, "q", false, FieldTable::new())
+            .name
+            .clone();
         vhost
             .bind_queue(
                 &q,

@@ -130,6 +130,14 @@ impl Response {
         }
     }
 
+    /// A `-p` vhost that is not there, as most commands report it.
+    fn no_vhost(name: &str) -> Response {
+        Response::failed_bare(
+            Failure::DataErr,
+            format!("Virtual host '{name}' does not exist"),
+        )
+    }
+
     /// An error rabbitmqctl prints without its `Error:` line.
     fn failed_bare(failure: Failure, error: impl Into<String>) -> Response {
         Response {
@@ -230,9 +238,10 @@ mod tests {
             (response.failure, response.error.as_deref()),
             (Some(Failure::Usage), Some("not enough arguments."))
         );
+        broker.add_vhost("a");
         let response = run(&broker, "delete_vhost", &["a", "b"]);
         assert_eq!(response.error.as_deref(), Some("too many arguments."));
-        assert!(broker.vhost(b"a").is_none());
+        assert!(broker.vhost(b"a").is_some(), "the command did not run");
     }
 
     #[test]

@@ -29,32 +29,22 @@ const STATUS_COLUMNS: &[Column] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "await_startup",
-        group: "Nodes",
-        usage: "",
-        summary: "Waits for rmqd to start and answer on its ctl socket",
-        min_args: 0,
-        max_args: Some(0),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: |_, _| Response::done(),
-    },
-    CommandSpec {
-        name: "ping",
-        group: "Monitoring, observability and health checks",
-        usage: "",
-        summary: "Checks that the node is up and answers on its ctl socket",
-        min_args: 0,
-        max_args: Some(0),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: |_, _| Response::message("Ping succeeded"),
-    },
+    CommandSpec::exact(
+        "Nodes",
+        "await_startup",
+        "",
+        "Waits for rmqd to start and answer on its ctl socket",
+        0,
+        |_, _| Response::done(),
+    ),
+    CommandSpec::plain(
+        "Monitoring, observability and health checks",
+        "ping",
+        "",
+        "Checks that the node is up and answers on its ctl socket",
+        (0, Some(0)),
+        |_, _| Response::message("Ping succeeded"),
+    ),
     CommandSpec {
         name: "status",
         group: "Monitoring, observability and health checks",

@@ -26,14 +26,7 @@ const fn command(
     args: usize,
     run: fn(&Broker, &Call<'_>) -> Response,
 ) -> CommandSpec {
-    CommandSpec::plain(
-        "Access Control",
-        name,
-        usage,
-        summary,
-        (args, Some(args)),
-        run,
-    )
+    CommandSpec::exact("Access Control", name, usage, summary, args, run)
 }
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
@@ -125,10 +118,7 @@ fn clear_permissions(broker: &Broker, call: &Call<'_>) -> Response {
 
 fn list_permissions(broker: &Broker, call: &Call<'_>) -> Response {
     if broker.vhost(call.vhost.as_bytes()).is_none() {
-        return Response::failed_bare(
-            Failure::DataErr,
-            format!("Virtual host '{}' does not exist", call.vhost),
-        );
+        return Response::no_vhost(call.vhost);
     }
     let entries: Vec<_> = broker
         .users

@@ -23,7 +23,7 @@ const fn command(
     args: usize,
     run: fn(&Broker, &Call<'_>) -> Response,
 ) -> CommandSpec {
-    CommandSpec::plain("Policies", name, usage, summary, (args, Some(args)), run)
+    CommandSpec::exact("Policies", name, usage, summary, args, run)
 }
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
@@ -76,16 +76,9 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-fn no_vhost(vhost: &str) -> Response {
-    Response::failed_bare(
-        Failure::DataErr,
-        format!("Virtual host '{vhost}' does not exist"),
-    )
-}
-
 fn set_policy(broker: &Broker, call: &Call<'_>) -> Response {
     let Some(vhost) = broker.vhost(call.vhost.as_bytes()) else {
-        return no_vhost(call.vhost);
+        return Response::no_vhost(call.vhost);
     };
     let priority = match call.options.get("priority").map(|p| p.parse::<i64>()) {
         None => 0,
@@ -115,7 +108,7 @@ fn set_policy(broker: &Broker, call: &Call<'_>) -> Response {
 
 fn clear_policy(broker: &Broker, call: &Call<'_>) -> Response {
     let Some(vhost) = broker.vhost(call.vhost.as_bytes()) else {
-        return no_vhost(call.vhost);
+        return Response::no_vhost(call.vhost);
     };
     if vhost.clear_policy(call.arg(0)) {
         Response::done()
@@ -126,7 +119,7 @@ fn clear_policy(broker: &Broker, call: &Call<'_>) -> Response {
 
 fn list_policies(broker: &Broker, call: &Call<'_>) -> Response {
     let Some(vhost) = broker.vhost(call.vhost.as_bytes()) else {
-        return no_vhost(call.vhost);
+        return Response::no_vhost(call.vhost);
     };
     let policies = vhost.policies();
     Response::table(&call.columns, &policies, |policy, column| match column {

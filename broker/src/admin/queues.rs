@@ -9,9 +9,8 @@ use serde_json::Value;
 use super::spec::{Column, CommandSpec, OptionSpec, Render};
 use super::{Call, Failure, Response, pid, values};
 use crate::broker::Broker;
-use crate::outbox::Event;
 use crate::queue::{Queue, QueueListing};
-use crate::vhost::Vhost;
+use crate::vhost::{Vhost, notify_orphans};
 
 const COLUMNS: &[Column] = &[
     Column::plain("name"),
@@ -33,12 +32,6 @@ const COLUMNS: &[Column] = &[
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
-        name: "delete_queue",
-        group: "Queues",
-        usage: "<queue_name> [--if-empty|-e] [--if-unused|-u]",
-        summary: "Deletes a queue",
-        min_args: 1,
-        max_args: Some(1),
         options: &[
             OptionSpec {
                 long: "if-empty",
@@ -51,18 +44,16 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
                 takes_value: false,
             },
         ],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: delete_queue,
+        ..CommandSpec::exact(
+            "Queues",
+            "delete_queue",
+            "<queue_name> [--if-empty|-e] [--if-unused|-u]",
+            "Deletes a queue",
+            1,
+            delete_queue,
+        )
     },
     CommandSpec {
-        name: "list_queues",
-        group: "Monitoring, observability and health checks",
-        usage: "[--vhost <vhost>] [--online] [--offline] [--local] [--no-table-headers] [<column>, ...]",
-        summary: "Lists queues and their properties",
-        min_args: 0,
-        max_args: None,
         options: &[
             OptionSpec {
                 long: "online",
@@ -80,24 +71,24 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
                 takes_value: false,
             },
         ],
-        columns: COLUMNS,
-        default_columns: &["name", "messages"],
-        takes_columns: true,
-        run: list_queues,
+        ..CommandSpec::listing(
+            "Monitoring, observability and health checks",
+            "list_queues",
+            "[--vhost <vhost>] [--online] [--offline] [--local] [--no-table-headers] [<column>, ...]",
+            "Lists queues and their properties",
+            COLUMNS,
+            &["name", "messages"],
+            list_queues,
+        )
     },
-    CommandSpec {
-        name: "purge_queue",
-        group: "Queues",
-        usage: "<queue>",
-        summary: "Purges a queue (removes all messages in it)",
-        min_args: 1,
-        max_args: Some(1),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: purge_queue,
-    },
+    CommandSpec::exact(
+        "Queues",
+        "purge_queue",
+        "<queue>",
+        "Purges a queue (removes all messages in it)",
+        1,
+        purge_queue,
+    ),
 ];
 
 /// The named queue of the `-p` vhost, if both exist.
@@ -183,12 +174,7 @@ fn delete_queue(broker: &Broker, call: &Call<'_>) -> Response {
     let owner = queue.exclusive_owner.unwrap_or_default();
     match vhost.delete_queue(&queue.name, if_unused, if_empty, owner, now) {
         Ok((ready, orphans)) => {
-            for orphan in orphans {
-                orphan.outbox.push(Event::ConsumerCancelled {
-                    channel: orphan.channel,
-                    consumer_tag: orphan.tag,
-                });
-            }
+            notify_orphans(orphans);
             Response::message(format!(
                 "Queue was successfully deleted with {ready} ready messages"
             ))
@@ -200,30 +186,11 @@ fn delete_queue(broker: &Broker, call: &Call<'_>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{broker, message, request, rows, run, run_in};
+    use super::super::testing::{broker, declare_queue, message, request, rows, run, run_in};
     use super::super::{Request, execute};
     use super::*;
     use crate::broker::Broker;
-    use crate::vhost::QueueSpec;
     use rmqd_codec::FieldTable;
-
-    fn declare(broker: &Broker, name: &'static str, durable: bool, arguments: FieldTable) {
-        let vhost = broker.vhost(b"/").expect("vhost /");
-        vhost
-            .declare_queue(
-                &QueueSpec {
-                    name: &ShortStr::from_static(name),
-                    passive: false,
-                    durable,
-                    exclusive: false,
-                    auto_delete: false,
-                    arguments: &arguments,
-                },
-                1,
-                Instant::now(),
-            )
-            .expect("declared");
-    }
 
     fn publish(broker: &Broker, queue: &'static str, n: usize) {
         let vhost = broker.vhost(b"/").expect("vhost /");
@@ -238,14 +205,14 @@ mod tests {
     #[test]
     fn queues_are_listed_by_name_with_default_or_chosen_columns() {
         let broker = broker();
-        declare(&broker, "b", true, FieldTable::new());
+        declare_queue(&broker, "b", true, FieldTable::new());
         let ttl: FieldTable = [(
             ShortStr::from_static("x-message-ttl"),
             FieldValue::I32(60000),
         )]
         .into_iter()
         .collect();
-        declare(&broker, "a", false, ttl);
+        declare_queue(&broker, "a", false, ttl);
         publish(&broker, "b", 3);
         assert_eq!(
             rows(&run(&broker, "list_queues", &[])),
@@ -267,7 +234,7 @@ mod tests {
     #[test]
     fn listing_a_missing_vhost_or_offline_queues_is_empty() {
         let broker = broker();
-        declare(&broker, "q", false, FieldTable::new());
+        declare_queue(&broker, "q", false, FieldTable::new());
         assert!(rows(&run_in(&broker, "nope", "list_queues", &[])).is_empty());
         let offline = Request {
             options: [("offline".to_string(), "true".to_string())].into(),
@@ -279,7 +246,7 @@ mod tests {
     #[test]
     fn purge_empties_the_queue_and_a_missing_one_is_not_found() {
         let broker = broker();
-        declare(&broker, "q", false, FieldTable::new());
+        declare_queue(&broker, "q", false, FieldTable::new());
         publish(&broker, "q", 2);
         assert!(run(&broker, "purge_queue", &["q"]).ok);
         assert_eq!(rows(&run(&broker, "list_queues", &[])), ["\"q\" 0"]);
@@ -293,7 +260,7 @@ mod tests {
     #[test]
     fn delete_reports_the_ready_count_and_honours_if_empty() {
         let broker = broker();
-        declare(&broker, "q", true, FieldTable::new());
+        declare_queue(&broker, "q", true, FieldTable::new());
         publish(&broker, "q", 3);
         let if_empty = Request {
             options: [("if-empty".to_string(), "true".to_string())].into(),

@@ -4,7 +4,7 @@
 //! credentials travel.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,23 +43,32 @@ impl AdminSocket {
             }
             std::fs::remove_file(path).map_err(bind_error)?;
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(bind_error)?;
-        }
-        let listener = UnixListener::bind(path).map_err(bind_error)?;
-        let owner_only = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        if let Err(source) = owner_only {
-            let _ = std::fs::remove_file(path);
-            return Err(bind_error(source));
-        }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(bind_error)?;
+        // Bound inside a directory only this user may enter, made owner-only there, then moved
+        // into place: under a permissive umask, a socket bound at `path` itself would be open
+        // to others until its mode was changed.
+        let staging = dir.join(format!(".ctl.{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&staging)
+            .map_err(bind_error)?;
+        let staged = staging.join("s");
+        let bound = UnixListener::bind(&staged).and_then(|listener| {
+            std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+            std::fs::rename(&staged, path)?;
+            Ok(listener)
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        let listener = bound.map_err(bind_error)?;
         Ok(AdminSocket {
             listener,
             path: path.to_path_buf(),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Answers requests until the returned future is dropped.

@@ -52,6 +52,36 @@ impl CommandSpec {
             run,
         }
     }
+
+    /// As [`CommandSpec::plain`], taking exactly `args` positional arguments.
+    pub(crate) const fn exact(
+        group: &'static str,
+        name: &'static str,
+        usage: &'static str,
+        summary: &'static str,
+        args: usize,
+        run: fn(&Broker, &Call<'_>) -> Response,
+    ) -> CommandSpec {
+        Self::plain(group, name, usage, summary, (args, Some(args)), run)
+    }
+
+    /// A `list_*` command whose positional arguments name the columns to show.
+    pub(crate) const fn listing(
+        group: &'static str,
+        name: &'static str,
+        usage: &'static str,
+        summary: &'static str,
+        columns: &'static [Column],
+        default_columns: &'static [&'static str],
+        run: fn(&Broker, &Call<'_>) -> Response,
+    ) -> CommandSpec {
+        CommandSpec {
+            columns,
+            default_columns,
+            takes_columns: true,
+            ..Self::plain(group, name, usage, summary, (0, None), run)
+        }
+    }
 }
 
 /// A command's own option, such as `delete_queue --if-empty` (`-e`).

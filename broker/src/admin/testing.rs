@@ -2,9 +2,14 @@
 //! command on it.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use rmqd_codec::{FieldTable, ShortStr};
 
 use super::{Request, Response, execute};
 use crate::broker::{Broker, BrokerConfig};
+use crate::queue::Queue;
+use crate::vhost::QueueSpec;
 
 /// The vhost `/` and the user guest with full permissions there.
 pub(super) fn broker() -> Arc<Broker> {
@@ -13,6 +18,28 @@ pub(super) fn broker() -> Arc<Broker> {
     broker.users.add("guest", "guest");
     broker.users.grant("guest", "/");
     broker
+}
+
+/// Declares a queue in `/` as a client would.
+pub(super) fn declare_queue(
+    broker: &Broker,
+    name: &'static str,
+    durable: bool,
+    arguments: FieldTable,
+) -> Arc<Queue> {
+    let vhost = broker.vhost(b"/").expect("vhost /");
+    let spec = QueueSpec {
+        name: &ShortStr::from_static(name),
+        passive: false,
+        durable,
+        exclusive: false,
+        auto_delete: false,
+        arguments: &arguments,
+    };
+    let (queue, _) = vhost
+        .declare_queue(&spec, 1, Instant::now())
+        .expect("declared");
+    queue
 }
 
 pub(super) fn run(broker: &Broker, command: &str, args: &[&str]) -> Response {

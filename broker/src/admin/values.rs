@@ -6,30 +6,28 @@
 
 use std::net::IpAddr;
 
-use rmqd_codec::{Decimal, FieldTable, FieldValue};
+use rmqd_codec::{Decimal, FieldTable, FieldValue, ShortStr};
 use serde_json::{Number, Value, json};
 
 /// A field table (arguments, client properties) in the order it was given.
 pub(crate) fn field_table(table: &FieldTable) -> Value {
-    Value::Array(
-        table
-            .iter()
-            .map(|(key, value)| {
-                let (kind, value) = typed(value);
-                json!([key.to_string_lossy(), kind, value])
-            })
-            .collect(),
-    )
+    entries(table.iter())
 }
 
 /// A field table sorted by key, as RabbitMQ keeps binding arguments.
 pub(crate) fn sorted_field_table(table: &FieldTable) -> Value {
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    field_table(
-        &entries
-            .into_iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+    let mut sorted: Vec<_> = table.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    entries(sorted.into_iter())
+}
+
+fn entries<'a>(entries: impl Iterator<Item = (&'a ShortStr, &'a FieldValue)>) -> Value {
+    Value::Array(
+        entries
+            .map(|(key, value)| {
+                let (kind, value) = typed(value);
+                json!([key.to_string_lossy(), kind, value])
+            })
             .collect(),
     )
 }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::spec::{Column, CommandSpec, Render};
-use super::{Call, Failure, Response, node_name};
+use super::{Call, Response, node_name};
 use crate::broker::Broker;
 
 const COLUMNS: &[Column] = &[
@@ -16,45 +16,31 @@ const COLUMNS: &[Column] = &[
 ];
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "list_vhosts",
-        group: "Access Control",
-        usage: "[--no-table-headers] [<column> ...]",
-        summary: "Lists virtual hosts",
-        min_args: 0,
-        max_args: None,
-        options: &[],
-        columns: COLUMNS,
-        default_columns: &["name"],
-        takes_columns: true,
-        run: list_vhosts,
-    },
-    CommandSpec {
-        name: "add_vhost",
-        group: "Virtual hosts",
-        usage: "<vhost>",
-        summary: "Creates a virtual host",
-        min_args: 1,
-        max_args: Some(1),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: add_vhost,
-    },
-    CommandSpec {
-        name: "delete_vhost",
-        group: "Virtual hosts",
-        usage: "<vhost>",
-        summary: "Deletes a virtual host",
-        min_args: 1,
-        max_args: Some(1),
-        options: &[],
-        columns: &[],
-        default_columns: &[],
-        takes_columns: false,
-        run: delete_vhost,
-    },
+    CommandSpec::listing(
+        "Access Control",
+        "list_vhosts",
+        "[--no-table-headers] [<column> ...]",
+        "Lists virtual hosts",
+        COLUMNS,
+        &["name"],
+        list_vhosts,
+    ),
+    CommandSpec::exact(
+        "Virtual hosts",
+        "add_vhost",
+        "<vhost>",
+        "Creates a virtual host",
+        1,
+        add_vhost,
+    ),
+    CommandSpec::exact(
+        "Virtual hosts",
+        "delete_vhost",
+        "<vhost>",
+        "Deletes a virtual host",
+        1,
+        delete_vhost,
+    ),
 ];
 
 fn list_vhosts(broker: &Broker, call: &Call<'_>) -> Response {
@@ -87,16 +73,13 @@ fn delete_vhost(broker: &Broker, call: &Call<'_>) -> Response {
     if broker.delete_vhost(name) {
         return Response::done();
     }
-    Response::failed_bare(
-        Failure::DataErr,
-        format!("Virtual host '{name}' does not exist"),
-    )
+    Response::no_vhost(name)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Failure;
     use super::super::testing::{broker, rows, run};
-    use super::*;
 
     #[test]
     fn vhosts_are_listed_by_name_with_the_columns_asked_for() {

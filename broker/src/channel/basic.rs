@@ -9,7 +9,6 @@ use rmqd_codec::{
 
 use super::access::Resource;
 use super::content::Published;
-use super::queue::notify_orphans;
 use super::{Channel, ChannelConsumer, Ctx, Unacked};
 use crate::auth::Access;
 use crate::connection::Session;
@@ -19,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::names::{owned, server_named};
 use crate::outbox::Delivery;
 use crate::queue::{ConsumeRefused, Consumer, Credit, Queue};
+use crate::vhost::notify_orphans;
 
 /// A routed message waiting for its queues: at once outside a transaction, at commit inside one.
 pub(crate) struct Routed {

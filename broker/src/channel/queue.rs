@@ -12,9 +12,7 @@ use super::{Channel, Ctx};
 use crate::auth::Access;
 use crate::error::AmqpError;
 use crate::names::server_named;
-use crate::outbox::Event;
-use crate::queue::Consumer;
-use crate::vhost::{Destination, QueueSpec};
+use crate::vhost::{Destination, QueueSpec, notify_orphans};
 
 impl Channel {
     /// An empty queue name means the last queue declared on this channel, as the spec says.
@@ -184,15 +182,5 @@ impl Channel {
             ctx.send(self.id, QueueDeleteOk { message_count });
         }
         Ok(())
-    }
-}
-
-/// Tells each consumer of a deleted queue, through its connection, that it was cancelled.
-pub(crate) fn notify_orphans(orphans: Vec<Consumer>) {
-    for orphan in orphans {
-        orphan.outbox.push(Event::ConsumerCancelled {
-            channel: orphan.channel,
-            consumer_tag: orphan.tag,
-        });
     }
 }

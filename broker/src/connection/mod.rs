@@ -26,7 +26,7 @@ use crate::durable::DiskWait;
 use crate::error::AmqpError;
 use crate::outbox::{Event, Outbox};
 use crate::queue::Queue;
-use crate::vhost::Vhost;
+use crate::vhost::{Vhost, notify_orphans};
 
 pub type ConnectionId = u64;
 
@@ -363,8 +363,8 @@ impl Connection {
             return;
         }
         self.cleaned_up = true;
-        for (id, mut channel) in self.channels.drain() {
-            self.info.channel_closed(id);
+        self.info.all_channels_closed();
+        for (_, mut channel) in self.channels.drain() {
             channel.release(&mut self.session, now);
         }
         self.events.clear();
@@ -378,12 +378,7 @@ impl Connection {
         }
         if let Some(vhost) = self.session.vhost.clone() {
             for queue in std::mem::take(&mut self.session.exclusive_queues) {
-                for orphan in vhost.remove_queue_if_same(&queue) {
-                    orphan.outbox.push(Event::ConsumerCancelled {
-                        channel: orphan.channel,
-                        consumer_tag: orphan.tag,
-                    });
-                }
+                notify_orphans(vhost.remove_queue_if_same(&queue));
             }
         }
         self.info.set_state(ConnectionState::Closed);

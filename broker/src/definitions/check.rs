@@ -12,7 +12,9 @@ use tracing::warn;
 
 use super::arguments::to_field_table;
 use super::error::DefinitionsError;
-use super::format::{BindingDef, Definitions, DestinationType, ExchangeDef, QueueDef, UserDef};
+use super::format::{
+    BindingDef, Definitions, DestinationType, ExchangeDef, PermissionDef, QueueDef, UserDef,
+};
 use crate::auth::{HashingAlgorithm, PasswordHash, Permissions};
 use crate::broker::Broker;
 use crate::error::{AmqpError, resource};
@@ -62,6 +64,8 @@ pub(super) struct CheckedBinding<'a> {
 /// The definitions' users, policies, exchanges, queues and bindings, ready to apply.
 pub(super) struct Checked<'a> {
     pub users: Vec<CheckedUser<'a>>,
+    /// Compiled, with what the file says of each.
+    pub permissions: Vec<(&'a PermissionDef, Permissions)>,
     /// With the vhost each is in.
     pub policies: Vec<(&'a str, Policy)>,
     pub exchanges: Vec<CheckedExchange<'a>>,
@@ -83,13 +87,14 @@ impl<'a> Checked<'a> {
             short_str(&format!("vhost '{}'", vhost.name), "name", &vhost.name)?;
         }
         let known = Known::new(broker, defs);
-        check_permissions(&known, defs)?;
+        let permissions = check_permissions(&known, defs)?;
         let policies = check_policies(&known, defs)?;
         let exchanges = check_exchanges(&known, defs)?;
         let queues = check_queues(&known, defs)?;
         let bindings = check_bindings(&known, defs, &exchanges, &queues)?;
         Ok(Checked {
             users,
+            permissions,
             policies,
             exchanges,
             queues,
@@ -188,15 +193,20 @@ fn default_algorithm(defs: &Definitions) -> HashingAlgorithm {
     }
 }
 
-fn check_permissions(known: &Known<'_>, defs: &Definitions) -> Result<(), DefinitionsError> {
+fn check_permissions<'a>(
+    known: &Known<'_>,
+    defs: &'a Definitions,
+) -> Result<Vec<(&'a PermissionDef, Permissions)>, DefinitionsError> {
+    let mut checked = Vec::new();
     for p in &defs.permissions {
         let item = permission_item(&p.user, &p.vhost);
         known.user(&item, &p.user)?;
         known.vhost(&item, &p.vhost)?;
-        Permissions::parse(&p.configure, &p.write, &p.read)
+        let permissions = Permissions::parse(&p.configure, &p.write, &p.read)
             .map_err(|err| DefinitionsError::invalid(&item, err.to_string()))?;
+        checked.push((p, permissions));
     }
-    Ok(())
+    Ok(checked)
 }
 
 fn check_policies<'a>(

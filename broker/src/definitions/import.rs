@@ -16,7 +16,6 @@ use tracing::{info, warn};
 use super::check::{Checked, CheckedUser, Password, permission_item, refused};
 use super::error::DefinitionsError;
 use super::format::{Definitions, DestinationType};
-use crate::auth::Permissions;
 use crate::broker::Broker;
 use crate::connection::ConnectionId;
 use crate::vhost::{ExchangeSpec, QueueSpec, Vhost};
@@ -101,11 +100,10 @@ pub fn import(broker: &Broker, defs: &Definitions) -> Result<ImportSummary, Defi
         }
         summary.vhosts += 1;
     }
-    for p in &defs.permissions {
-        let permissions = Permissions::new(&p.configure, &p.write, &p.read);
+    for (p, permissions) in &checked.permissions {
         broker
             .users
-            .set_permissions(&p.user, &p.vhost, permissions)
+            .set_permissions(&p.user, &p.vhost, permissions.clone())
             .map_err(|e| {
                 DefinitionsError::invalid(&permission_item(&p.user, &p.vhost), e.to_string())
             })?;
