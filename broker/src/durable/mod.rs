@@ -55,6 +55,8 @@ impl StoreLimits {
 struct Book {
     next_message_id: u64,
     segments: SegmentBook,
+    /// The log's current segment when space was last reclaimed.
+    reclaimed_under: Option<u64>,
 }
 
 /// A connection to wake once the message log is durable up to a sequence.
@@ -168,6 +170,7 @@ impl DiskStore {
             book: Mutex::new(Book {
                 next_message_id: recovered.max_message_id + 1,
                 segments: std::mem::take(&mut recovered.segments),
+                reclaimed_under: None,
             }),
             next_queue_id: AtomicU64::new(recovered.max_queue_id + 1),
             recording: AtomicBool::new(false),
@@ -405,7 +408,7 @@ impl DiskStore {
         let appended = self.append(message_kind::ACK, record, false)?;
         book.segments.note_ack(message, appended.position.segment);
         if book.segments.release(message) {
-            self.reclaim(&mut book);
+            self.reclaim_after_emptying(&mut book, message);
         }
         Some(appended.sequence)
     }
@@ -415,14 +418,28 @@ impl DiskStore {
     pub(crate) fn release(&self, message: u64) {
         let mut book = self.book.lock();
         if book.segments.release(message) {
-            self.reclaim(&mut book);
+            self.reclaim_after_emptying(&mut book, message);
         }
+    }
+
+    /// The segment of `message` holds nothing live any more. While a consumer keeps up, that
+    /// is the current segment on almost every ack: it cannot be deleted, nor does emptying it
+    /// free any other, so a pass is needed only when the log has moved to a new segment since
+    /// the last one.
+    fn reclaim_after_emptying(&self, book: &mut Book, message: u64) {
+        let current = self.messages.current_segment_id();
+        let emptied_current = book.segments.segment_of(message) == Some(current);
+        if emptied_current && book.reclaimed_under == Some(current) {
+            return;
+        }
+        self.reclaim(book);
     }
 
     /// Deletes the segments nothing needs any more.
     fn reclaim(&self, book: &mut Book) {
         let on_disk: Vec<u64> = self.messages.segments().iter().map(|s| s.id).collect();
         let current = self.messages.current_segment_id();
+        book.reclaimed_under = Some(current);
         for segment in book.segments.deletable(&on_disk, current) {
             match self.messages.remove_segment(segment) {
                 Ok(()) => {

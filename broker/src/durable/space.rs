@@ -62,7 +62,7 @@ impl SegmentBook {
         usage.live == 0
     }
 
-    fn segment_of(&self, id: u64) -> Option<u64> {
+    pub fn segment_of(&self, id: u64) -> Option<u64> {
         let after = self.ranges.partition_point(|&(first, _)| first <= id);
         after.checked_sub(1).map(|i| self.ranges[i].1)
     }
