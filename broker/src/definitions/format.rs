@@ -8,41 +8,33 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Everything a definitions file holds. Policies, parameters, global parameters and topic
-/// permissions are read and kept, but rmqd cannot apply them yet (import says so).
+/// Everything a definitions file holds; a file may leave out any part. Topic permissions,
+/// parameters and global parameters are kept and exported, but rmqd does not apply them yet
+/// (import says so).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct Definitions {
-    #[serde(default)]
     pub bindings: Vec<BindingDef>,
-    #[serde(default)]
     pub exchanges: Vec<ExchangeDef>,
-    #[serde(default)]
     pub global_parameters: Vec<GlobalParameterDef>,
-    #[serde(default)]
     pub parameters: Vec<ParameterDef>,
-    #[serde(default)]
     pub permissions: Vec<PermissionDef>,
-    #[serde(default)]
     pub policies: Vec<PolicyDef>,
     /// Written by the management plugin's export and by rmqd ("rmqd"); `rabbitmqctl` leaves it
     /// out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub product_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub product_version: Option<String>,
-    #[serde(default)]
     pub queues: Vec<QueueDef>,
     /// The RabbitMQ version the file comes from; RabbitMQ reads it to guess the hashing
     /// algorithm of users written without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbit_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rabbitmq_version: Option<String>,
-    #[serde(default)]
     pub topic_permissions: Vec<TopicPermissionDef>,
-    #[serde(default)]
     pub users: Vec<UserDef>,
-    #[serde(default)]
     pub vhosts: Vec<VhostDef>,
 }
 

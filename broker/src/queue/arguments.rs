@@ -38,10 +38,6 @@ impl QueueSettings {
     /// policy, as RabbitMQ resolves `message-ttl` and `expires`.
     pub fn limits_under(&self, policy: Option<&Policy>) -> QueueLimits {
         let from_policy = policy.map(|p| p.queue_limits).unwrap_or_default();
-        let stricter = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         QueueLimits {
             message_ttl: stricter(self.message_ttl, from_policy.message_ttl),
             expires: stricter(self.expires, from_policy.expires),
@@ -90,6 +86,14 @@ impl QueueSettings {
             }
         }
         Ok(settings)
+    }
+}
+
+/// The shorter of two optional limits; either alone if only one is set.
+pub(crate) fn stricter(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 

@@ -402,11 +402,7 @@ impl Queue {
     /// The earlier of the queue's message TTL (`x-message-ttl` or policy) and the message's
     /// `expiration`.
     fn expiry_for(st: &State, message: &Message, now: Instant) -> Option<Instant> {
-        let ttl = match (st.limits.message_ttl, message.ttl()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        ttl.map(|ttl| now + ttl)
+        arguments::stricter(st.limits.message_ttl, message.ttl()).map(|ttl| now + ttl)
     }
 
     /// Puts delivered-but-unacked messages back at their original places, marked redelivered.
