@@ -50,7 +50,8 @@ fn list_vhosts(broker: &Broker, call: &Call<'_>) -> Response {
         .map(|v| v.name.to_string_lossy().into_owned())
         .collect();
     names.sort();
-    // rmqd keeps no vhost tags, descriptions or default queue types: RabbitMQ's empty forms.
+    // Vhost tags, descriptions and default queue types come only from imported definitions,
+    // which keeps them for export; listings show RabbitMQ's empty forms.
     Response::table(&call.columns, &names, |name, column| match column {
         "name" => name.as_str().into(),
         "tags" => json!([]),
