@@ -10,7 +10,7 @@ use rmqd_broker::admin::socket::AdminSocket;
 use rmqd_broker::{Broker, amqp_url, amqp_url_without_password};
 use tracing::{error, info};
 
-use crate::config::{KeyError, Layers, ListenerFlags, Machine, Resolved, Settings};
+use crate::config::{ConfigError, KeyError, Layers, ListenerFlags, Machine, Resolved, Settings};
 
 mod config;
 mod ctl;
@@ -178,51 +178,52 @@ fn machine() -> Machine {
     }
 }
 
-/// The file and environment layers. The file is the one `--config` or $RMQD_CONFIG_FILE
-/// names, else the default one if it exists.
-fn file_and_env(flag: Option<&Path>) -> Result<(Option<PathBuf>, Layers), config::ConfigError> {
-    let path = config::choose_file(flag, std::env::var_os(config::FILE_VAR));
-    let file = match &path {
-        Some(path) => config::read_file(path)?,
-        None => Settings::default(),
-    };
-    let env = config::from_env(|var| std::env::var_os(var))?;
-    Ok((
-        path,
-        Layers {
-            file,
-            env,
-            flags: Settings::default(),
-        },
-    ))
+/// The config file `--config` or $RMQD_CONFIG_FILE names, else the default one if it exists.
+fn config_file(flag: Option<&Path>) -> Option<PathBuf> {
+    config::choose_file(flag, std::env::var_os(config::FILE_VAR))
 }
 
-/// Where `rmqd ctl` looks for the daemon: the socket the config file and environment name,
-/// as the daemon would resolve it. A config it cannot read is no reason not to try.
+/// The settings the config file gives; none without one.
+fn file_layer(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    path.map_or_else(|| Ok(Settings::default()), config::read_file)
+}
+
+/// The file and environment layers, as the daemon reads them: what cannot be read stops it.
+fn file_and_env(path: Option<&Path>) -> Result<Layers, ConfigError> {
+    Ok(Layers {
+        file: file_layer(path)?,
+        env: config::from_env(|var| std::env::var_os(var))?,
+        flags: Settings::default(),
+    })
+}
+
+/// Where `rmqd ctl` looks for the daemon when `--socket` names none: where a daemon started
+/// with the same config file and environment opens it. What of them cannot be read is no
+/// reason not to try.
 fn ctl_default_socket() -> PathBuf {
-    let layers = match file_and_env(None) {
-        Ok((_, layers)) => layers,
-        Err(err) => {
-            eprintln!("Warning: ignoring the configuration: {err}");
-            Layers::default()
-        }
+    let warn = |err: ConfigError| eprintln!("Warning: ignoring the configuration: {err}");
+    let file = file_layer(config_file(None).as_deref()).unwrap_or_else(|err| {
+        warn(err);
+        Settings::default()
+    });
+    let layers = Layers {
+        file,
+        env: config::from_env_skipping(|var| std::env::var_os(var), warn),
+        flags: Settings::default(),
     };
-    let machine = machine();
-    let fallback = config::ctl_socket_in(&machine.default_data_dir);
-    config::resolve(&layers, &ListenerFlags::default(), false, machine)
-        .ctl_socket
-        .unwrap_or(fallback)
+    config::ctl_socket(&layers, &default_data_dir())
 }
 
 fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "ctl") {
         argv.remove(0);
-        return ctl::main(argv, ctl_default_socket());
+        return ctl::main(argv, ctl_default_socket);
     }
     let args = Args::parse_from(argv);
-    let (config_file, mut layers) = match file_and_env(args.config.as_deref()) {
-        Ok(loaded) => loaded,
+    let config_file = config_file(args.config.as_deref());
+    let mut layers = match file_and_env(config_file.as_deref()) {
+        Ok(layers) => layers,
         Err(err) => {
             // Logging is not set up yet: its level is part of what failed to load.
             eprintln!("rmqd: {err}");

@@ -83,8 +83,22 @@ fn parse_file(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
-/// The settings `RMQD_*` variables give, one per scalar key (see [`env_var`]).
+/// The settings `RMQD_*` variables give, one per scalar key (see [`env_var`]); the first
+/// variable that cannot be applied is the error.
 pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings, ConfigError> {
+    let mut first_error = None;
+    let settings = from_env_skipping(lookup, |err| {
+        first_error.get_or_insert(err);
+    });
+    first_error.map_or(Ok(settings), Err)
+}
+
+/// The settings `RMQD_*` variables give, leaving out those that cannot be applied: each is
+/// handed to `skipped` instead.
+pub fn from_env_skipping(
+    lookup: impl Fn(&str) -> Option<OsString>,
+    mut skipped: impl FnMut(ConfigError),
+) -> Settings {
     let mut settings = Settings::default();
     for key in SCALAR_KEYS {
         let var = env_var(key);
@@ -95,15 +109,18 @@ pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings, C
             var: var.clone(),
             problem,
         };
-        let value = value
-            .into_string()
-            .map_err(|_| error(": not valid UTF-8".to_string()))?;
-        settings.apply(key, value.trim()).map_err(|err| match err {
-            KeyError::BadValue { value, reason, .. } => error(format!("={value}: {reason}")),
-            KeyError::Unknown(_) => error(format!(": {err}")),
-        })?;
+        let applied = match value.into_string() {
+            Ok(value) => settings.apply(key, value.trim()).map_err(|err| match err {
+                KeyError::BadValue { value, reason, .. } => error(format!("={value}: {reason}")),
+                KeyError::Unknown(_) => error(format!(": {err}")),
+            }),
+            Err(_) => Err(error(": not valid UTF-8".to_string())),
+        };
+        if let Err(err) = applied {
+            skipped(err);
+        }
     }
-    Ok(settings)
+    settings
 }
 
 /// What the command line says beyond the keys: the default listener's port and address.
@@ -229,14 +246,12 @@ pub fn resolve(
             .unwrap_or(setup_defaults.loopback_users.clone()),
         ..setup_defaults
     };
-    let data_dir = (!ephemeral).then(|| {
-        layers
-            .get(|s| s.data_dir.clone())
-            .unwrap_or(machine.default_data_dir)
-    });
-    let ctl_socket = layers
-        .get(|s| s.ctl_socket.clone())
-        .or_else(|| data_dir.as_deref().map(ctl_socket_in));
+    let data_dir = (!ephemeral).then(|| data_dir(layers, &machine.default_data_dir));
+    let ctl_socket = match ephemeral {
+        false => Some(ctl_socket(layers, &machine.default_data_dir)),
+        // No data dir to put one in: only a socket a layer names is opened.
+        true => layers.get(|s| s.ctl_socket.clone()),
+    };
     Resolved {
         listeners: listeners(layers, listener_flags),
         broker,
@@ -256,9 +271,19 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-/// Where a daemon with this data dir opens its ctl socket, and where `rmqd ctl` looks for it.
-pub fn ctl_socket_in(data_dir: &Path) -> PathBuf {
-    data_dir.join("rmqd.sock")
+/// The data dir a layer names, else the default one.
+fn data_dir(layers: &Layers, default_data_dir: &Path) -> PathBuf {
+    layers
+        .get(|s| s.data_dir.clone())
+        .unwrap_or_else(|| default_data_dir.to_path_buf())
+}
+
+/// Where a daemon started with these layers (and not `--ephemeral`) opens its ctl socket, and
+/// so where `rmqd ctl` looks for it: the path a layer names, else `rmqd.sock` in the data dir.
+pub fn ctl_socket(layers: &Layers, default_data_dir: &Path) -> PathBuf {
+    layers
+        .get(|s| s.ctl_socket.clone())
+        .unwrap_or_else(|| data_dir(layers, default_data_dir).join("rmqd.sock"))
 }
 
 /// The named listeners of the file and the environment (a name given again replaces the

@@ -28,9 +28,9 @@ const EX_UNAVAILABLE: u8 = 69;
 const EX_SOFTWARE: u8 = 70;
 const EX_TEMPFAIL: u8 = 75;
 
-/// `argv` is `ctl` and what follows it; `default_socket` is where the daemon with the
-/// default data dir listens.
-pub fn main(argv: Vec<OsString>, default_socket: PathBuf) -> ExitCode {
+/// `argv` is `ctl` and what follows it; `default_socket` says where the daemon listens when
+/// `--socket` does not, and is asked only then.
+pub fn main(argv: Vec<OsString>, default_socket: impl FnOnce() -> PathBuf) -> ExitCode {
     let argv: Vec<String> = argv
         .into_iter()
         .skip(1)
@@ -95,13 +95,9 @@ fn run(
     inv: &Invocation,
     command: &CommandSpec,
     document: Option<String>,
-    default_socket: PathBuf,
+    default_socket: impl FnOnce() -> PathBuf,
 ) -> ExitCode {
-    let socket = inv
-        .socket
-        .clone()
-        .or_else(|| std::env::var_os("RMQD_CTL_SOCKET").map(PathBuf::from))
-        .unwrap_or(default_socket);
+    let socket = inv.socket.clone().unwrap_or_else(default_socket);
     let connected = match command.name {
         "await_startup" => connect_when_up(&socket, inv.timeout),
         _ => connect(&socket, inv.timeout),
