@@ -44,6 +44,8 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}{problem}")]
     InEnvironment { var: String, problem: String },
+    #[error("{0}")]
+    OnCommandLine(#[from] KeyError),
 }
 
 /// The config file to read: `--config`, else `$RMQD_CONFIG_FILE`, else [`DEFAULT_FILE`] if it
