@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rmqd_broker::{BrokerConfig, Setup};
 
 pub use settings::{KeyError, Settings};
-use settings::{Origin, SCALAR_KEYS, env_var};
+use settings::{SCALAR_KEYS, env_var};
 use values::Listener;
 pub use values::LogLevel;
 
@@ -141,19 +141,11 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// The value of the highest layer that sets it, and which layer that was.
-    fn pick<T>(&self, get: impl Fn(&Settings) -> Option<T>) -> Option<(T, Origin)> {
-        [
-            (&self.flags, Origin::CommandLine),
-            (&self.env, Origin::Environment),
-            (&self.file, Origin::File),
-        ]
-        .into_iter()
-        .find_map(|(layer, origin)| get(layer).map(|value| (value, origin)))
-    }
-
+    /// The value of the highest layer that sets it.
     fn get<T>(&self, get: impl Fn(&Settings) -> Option<T>) -> Option<T> {
-        self.pick(get).map(|(value, _)| value)
+        [&self.flags, &self.env, &self.file]
+            .into_iter()
+            .find_map(get)
     }
 }
 
@@ -232,14 +224,13 @@ pub fn resolve(
             .map(|limit| limit.bytes(total_memory)),
     );
     let setup_defaults = Setup::default();
-    let password = layers.pick(|s| s.default_pass.clone());
     let setup = Setup {
         default_user: layers
             .get(|s| s.default_user.clone())
             .unwrap_or(setup_defaults.default_user.clone()),
-        default_pass: password
-            .as_ref()
-            .map_or(setup_defaults.default_pass.clone(), |(p, _)| p.clone()),
+        default_pass: layers
+            .get(|s| s.default_pass.clone())
+            .unwrap_or(setup_defaults.default_pass.clone()),
         default_vhost: layers
             .get(|s| s.default_vhost.clone())
             .unwrap_or(setup_defaults.default_vhost.clone()),
@@ -258,7 +249,8 @@ pub fn resolve(
         listeners: listeners(layers, listener_flags),
         broker,
         setup,
-        password_shown: password.is_none_or(|(_, origin)| origin == Origin::CommandLine),
+        password_shown: layers.flags.default_pass.is_some()
+            || (layers.env.default_pass.is_none() && layers.file.default_pass.is_none()),
         log_level: layers.get(|s| s.log_level).unwrap_or(LogLevel::Info),
         data_dir,
         ctl_socket,

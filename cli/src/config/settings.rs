@@ -60,15 +60,6 @@ pub fn env_var(key: &str) -> String {
     format!("RMQD_{}", key.to_ascii_uppercase().replace(['.', '-'], "_"))
 }
 
-/// Where the default user's password came from: only one typed on the command line (or the
-/// well-known default) may be echoed in the ready URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    File,
-    Environment,
-    CommandLine,
-}
-
 /// RabbitMQ's `loopback_users`: `none`, or `loopback_users.NAME = true|false` entries that
 /// replace the default list (guest) altogether.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
