@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rmqd_broker::{BrokerConfig, Setup};
 
 pub use settings::{KeyError, Settings};
-use settings::{SCALAR_KEYS, env_var};
+use settings::{SCALAR_KEYS, env_var, set_listener};
 use values::Listener;
 pub use values::LogLevel;
 
@@ -284,13 +284,12 @@ pub fn ctl_socket(layers: &Layers, default_data_dir: &Path) -> PathBuf {
 /// earlier address), with `--port` and `--bind` applied to the default one. A listener without
 /// an address listens on every IPv4 interface, as RabbitMQ does by default.
 fn listeners(layers: &Layers, flags: &ListenerFlags) -> Vec<(String, SocketAddr)> {
-    let mut merged = layers.file.clone();
+    let mut merged = layers.file.listeners.clone();
     for (name, listener) in &layers.env.listeners {
-        merged.set_listener(name, *listener);
+        set_listener(&mut merged, name, *listener);
     }
-    if flags.port.is_some() || flags.bind.is_some() || merged.listeners.is_empty() {
+    if flags.port.is_some() || flags.bind.is_some() || merged.is_empty() {
         let current = merged
-            .listeners
             .iter()
             .find(|(name, _)| name == DEFAULT_LISTENER)
             .map(|(_, l)| *l);
@@ -301,10 +300,9 @@ fn listeners(layers: &Layers, flags: &ListenerFlags) -> Vec<(String, SocketAddr)
                 .or(current.map(|l| l.port))
                 .unwrap_or(DEFAULT_PORT),
         };
-        merged.set_listener(DEFAULT_LISTENER, listener);
+        set_listener(&mut merged, DEFAULT_LISTENER, listener);
     }
     let mut listeners: Vec<(String, SocketAddr)> = merged
-        .listeners
         .into_iter()
         .map(|(name, l)| {
             let ip = l.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

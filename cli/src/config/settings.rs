@@ -211,7 +211,7 @@ impl Settings {
             }
             _ => {
                 if let Some(name) = key.strip_prefix("listeners.tcp.") {
-                    self.set_listener(name, Listener::parse(value)?);
+                    set_listener(&mut self.listeners, name, Listener::parse(value)?);
                 } else if let Some(user) = key.strip_prefix("loopback_users.") {
                     let on = boolean(value)?;
                     let list = self.loopback_users.get_or_insert_default();
@@ -223,12 +223,13 @@ impl Settings {
         }
         Ok(())
     }
+}
 
-    pub fn set_listener(&mut self, name: &str, listener: Listener) {
-        match self.listeners.iter_mut().find(|(n, _)| n == name) {
-            Some((_, existing)) => *existing = listener,
-            None => self.listeners.push((name.to_string(), listener)),
-        }
+/// Adds a named listener, or replaces the address of one by that name where it stands.
+pub fn set_listener(listeners: &mut Vec<(String, Listener)>, name: &str, listener: Listener) {
+    match listeners.iter_mut().find(|(n, _)| n == name) {
+        Some((_, existing)) => *existing = listener,
+        None => listeners.push((name.to_string(), listener)),
     }
 }
 
