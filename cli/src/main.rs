@@ -10,7 +10,7 @@ use rmqd_broker::admin::socket::AdminSocket;
 use rmqd_broker::{Broker, amqp_url, amqp_url_without_password};
 use tracing::{error, info};
 
-use crate::config::{KeyError, Layers, ListenerFlags, Machine, Resolved, Settings};
+use crate::config::{ConfigError, KeyError, Layers, ListenerFlags, Machine, Resolved, Settings};
 
 mod config;
 mod ctl;
@@ -42,7 +42,7 @@ struct Args {
     /// Log level (log.level): debug, info, warning, error, critical, none, or trace
     /// [default: info]. RUST_LOG overrides it.
     #[arg(long, value_name = "LEVEL", value_parser = key_value("log.level"))]
-    log_level: Option<String>,
+    log_level: Option<KeyValue>,
     /// A user to create, as NAME:PASSWORD. May be repeated. Users get access to every vhost.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     users: Vec<String>,
@@ -60,14 +60,14 @@ struct Args {
     default_vhost: Option<String>,
     /// Heartbeat interval in seconds proposed to clients; 0 disables (heartbeat) [default: 60].
     #[arg(long, value_name = "SECONDS", value_parser = key_value("heartbeat"))]
-    heartbeat: Option<String>,
+    heartbeat: Option<KeyValue>,
     /// Bytes of queued message data above which publishers are blocked, such as 2GiB
     /// (vm_memory_high_watermark.absolute) [default: 40% of RAM].
     #[arg(long, value_name = "BYTES", value_parser = key_value("vm_memory_high_watermark.absolute"))]
-    memory_high_watermark: Option<String>,
+    memory_high_watermark: Option<KeyValue>,
     /// Largest message body accepted, in bytes (max_message_size) [default: 128MiB].
     #[arg(long, value_name = "BYTES", value_parser = key_value("max_message_size"))]
-    max_message_size: Option<String>,
+    max_message_size: Option<KeyValue>,
     /// Where durable queues, exchanges, bindings and persistent messages are kept (data_dir).
     /// Default: $STATE_DIRECTORY (systemd's StateDirectory=), else /var/lib/rmqd as root,
     /// else $XDG_DATA_HOME/rmqd or ~/.local/share/rmqd.
@@ -76,12 +76,12 @@ struct Args {
     /// Size of the message log's segment files; disk space is reclaimed a segment at a time
     /// (message_segment_size) [default: 64MiB].
     #[arg(long, value_name = "BYTES", value_parser = key_value("message_segment_size"))]
-    message_segment_size: Option<String>,
+    message_segment_size: Option<KeyValue>,
     /// Bytes of ready messages a durable queue keeps in memory; beyond them its persistent
     /// messages wait on disk and are read back as the queue drains (queue_memory_limit)
     /// [default: 64MiB].
     #[arg(long, value_name = "BYTES", value_parser = key_value("queue_memory_limit"))]
-    queue_memory_limit: Option<String>,
+    queue_memory_limit: Option<KeyValue>,
     /// Keep everything in memory and nothing on disk (tests, embedded use).
     #[arg(long)]
     ephemeral: bool,
@@ -101,11 +101,21 @@ struct Args {
     ctl_socket: Option<PathBuf>,
 }
 
+/// A flag's value for a config key.
+#[derive(Debug, Clone)]
+struct KeyValue {
+    key: &'static str,
+    value: String,
+}
+
 /// A clap parser for a flag that sets a config key: the value is checked as the file's would
-/// be, and applied to the flags' layer later.
-fn key_value(key: &'static str) -> impl Fn(&str) -> Result<String, String> + Clone {
+/// be, and applied to the flags' layer by [`Args::settings`].
+fn key_value(key: &'static str) -> impl Fn(&str) -> Result<KeyValue, String> + Clone {
     move |value| match Settings::default().apply(key, value) {
-        Ok(()) => Ok(value.to_string()),
+        Ok(()) => Ok(KeyValue {
+            key,
+            value: value.to_string(),
+        }),
         Err(KeyError::BadValue { reason, .. }) => Err(reason.to_string()),
         Err(err) => Err(err.to_string()),
     }
@@ -113,7 +123,7 @@ fn key_value(key: &'static str) -> impl Fn(&str) -> Result<String, String> + Clo
 
 impl Args {
     /// The command line as a layer of settings.
-    fn settings(&self) -> Settings {
+    fn settings(&self) -> Result<Settings, KeyError> {
         let mut settings = Settings {
             default_user: self.default_user.clone(),
             default_pass: self.default_pass.clone(),
@@ -124,23 +134,17 @@ impl Args {
             ..Settings::default()
         };
         let keyed = [
-            ("log.level", &self.log_level),
-            ("heartbeat", &self.heartbeat),
-            (
-                "vm_memory_high_watermark.absolute",
-                &self.memory_high_watermark,
-            ),
-            ("max_message_size", &self.max_message_size),
-            ("message_segment_size", &self.message_segment_size),
-            ("queue_memory_limit", &self.queue_memory_limit),
+            &self.log_level,
+            &self.heartbeat,
+            &self.memory_high_watermark,
+            &self.max_message_size,
+            &self.message_segment_size,
+            &self.queue_memory_limit,
         ];
-        for (key, value) in keyed {
-            if let Some(value) = value {
-                // Checked by clap already (see `key_value`).
-                let _ = settings.apply(key, value);
-            }
+        for kv in keyed.into_iter().flatten() {
+            settings.apply(kv.key, &kv.value)?;
         }
-        settings
+        Ok(settings)
     }
 }
 
@@ -178,58 +182,58 @@ fn machine() -> Machine {
     }
 }
 
-/// The file and environment layers. The file is the one `--config` or $RMQD_CONFIG_FILE
-/// names, else the default one if it exists.
-fn file_and_env(flag: Option<&Path>) -> Result<(Option<PathBuf>, Layers), config::ConfigError> {
-    let path = config::choose_file(flag, std::env::var_os(config::FILE_VAR));
-    let file = match &path {
-        Some(path) => config::read_file(path)?,
-        None => Settings::default(),
-    };
-    let env = config::from_env(|var| std::env::var_os(var))?;
-    Ok((
-        path,
-        Layers {
-            file,
-            env,
-            flags: Settings::default(),
-        },
-    ))
+/// The config file `--config` or $RMQD_CONFIG_FILE names, else the default one if it exists.
+fn config_file(flag: Option<&Path>) -> Option<PathBuf> {
+    config::choose_file(flag, std::env::var_os(config::FILE_VAR))
 }
 
-/// Where `rmqd ctl` looks for the daemon: the socket the config file and environment name,
-/// as the daemon would resolve it. A config it cannot read is no reason not to try.
+/// The settings the config file gives; none without one.
+fn file_layer(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    path.map_or_else(|| Ok(Settings::default()), config::read_file)
+}
+
+/// The layers the daemon starts with: what cannot be read stops it.
+fn layers(config_file: Option<&Path>, args: &Args) -> Result<Layers, ConfigError> {
+    Ok(Layers {
+        file: file_layer(config_file)?,
+        env: config::from_env(|var| std::env::var_os(var))?,
+        flags: args.settings()?,
+    })
+}
+
+/// Where `rmqd ctl` looks for the daemon when `--socket` names none: where a daemon started
+/// with the same config file and environment opens it. What of them cannot be read is no
+/// reason not to try.
 fn ctl_default_socket() -> PathBuf {
-    let layers = match file_and_env(None) {
-        Ok((_, layers)) => layers,
-        Err(err) => {
-            eprintln!("Warning: ignoring the configuration: {err}");
-            Layers::default()
-        }
+    let warn = |err: ConfigError| eprintln!("Warning: ignoring the configuration: {err}");
+    let file = file_layer(config_file(None).as_deref()).unwrap_or_else(|err| {
+        warn(err);
+        Settings::default()
+    });
+    let layers = Layers {
+        file,
+        env: config::from_env_skipping(|var| std::env::var_os(var), warn),
+        flags: Settings::default(),
     };
-    let machine = machine();
-    let fallback = config::ctl_socket_in(&machine.default_data_dir);
-    config::resolve(&layers, &ListenerFlags::default(), false, machine)
-        .ctl_socket
-        .unwrap_or(fallback)
+    config::ctl_socket(&layers, &default_data_dir())
 }
 
 fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "ctl") {
         argv.remove(0);
-        return ctl::main(argv, ctl_default_socket());
+        return ctl::main(argv, ctl_default_socket);
     }
     let args = Args::parse_from(argv);
-    let (config_file, mut layers) = match file_and_env(args.config.as_deref()) {
-        Ok(loaded) => loaded,
+    let config_file = config_file(args.config.as_deref());
+    let layers = match layers(config_file.as_deref(), &args) {
+        Ok(layers) => layers,
         Err(err) => {
             // Logging is not set up yet: its level is part of what failed to load.
             eprintln!("rmqd: {err}");
             return ExitCode::FAILURE;
         }
     };
-    layers.flags = args.settings();
     let listener_flags = ListenerFlags {
         port: args.port,
         bind: args.bind,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use rmqd_broker::{BrokerConfig, Setup};
 
 pub use settings::{KeyError, Settings};
-use settings::{Origin, SCALAR_KEYS, env_var};
+use settings::{SCALAR_KEYS, env_var, set_listener};
 use values::Listener;
 pub use values::LogLevel;
 
@@ -44,6 +44,8 @@ pub enum ConfigError {
     },
     #[error("environment variable {var}{problem}")]
     InEnvironment { var: String, problem: String },
+    #[error("{0}")]
+    OnCommandLine(#[from] KeyError),
 }
 
 /// The config file to read: `--config`, else `$RMQD_CONFIG_FILE`, else [`DEFAULT_FILE`] if it
@@ -83,8 +85,22 @@ fn parse_file(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     Ok(settings)
 }
 
-/// The settings `RMQD_*` variables give, one per scalar key (see [`env_var`]).
+/// The settings `RMQD_*` variables give, one per scalar key (see [`env_var`]); the first
+/// variable that cannot be applied is the error.
 pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings, ConfigError> {
+    let mut first_error = None;
+    let settings = from_env_skipping(lookup, |err| {
+        first_error.get_or_insert(err);
+    });
+    first_error.map_or(Ok(settings), Err)
+}
+
+/// The settings `RMQD_*` variables give, leaving out those that cannot be applied: each is
+/// handed to `skipped` instead.
+pub fn from_env_skipping(
+    lookup: impl Fn(&str) -> Option<OsString>,
+    mut skipped: impl FnMut(ConfigError),
+) -> Settings {
     let mut settings = Settings::default();
     for key in SCALAR_KEYS {
         let var = env_var(key);
@@ -95,15 +111,18 @@ pub fn from_env(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Settings, C
             var: var.clone(),
             problem,
         };
-        let value = value
-            .into_string()
-            .map_err(|_| error(": not valid UTF-8".to_string()))?;
-        settings.apply(key, value.trim()).map_err(|err| match err {
-            KeyError::BadValue { value, reason, .. } => error(format!("={value}: {reason}")),
-            KeyError::Unknown(_) => error(format!(": {err}")),
-        })?;
+        let applied = match value.into_string() {
+            Ok(value) => settings.apply(key, value.trim()).map_err(|err| match err {
+                KeyError::BadValue { value, reason, .. } => error(format!("={value}: {reason}")),
+                KeyError::Unknown(_) => error(format!(": {err}")),
+            }),
+            Err(_) => Err(error(": not valid UTF-8".to_string())),
+        };
+        if let Err(err) = applied {
+            skipped(err);
+        }
     }
-    Ok(settings)
+    settings
 }
 
 /// What the command line says beyond the keys: the default listener's port and address.
@@ -122,19 +141,11 @@ pub struct Layers {
 }
 
 impl Layers {
-    /// The value of the highest layer that sets it, and which layer that was.
-    fn pick<T>(&self, get: impl Fn(&Settings) -> Option<T>) -> Option<(T, Origin)> {
-        [
-            (&self.flags, Origin::CommandLine),
-            (&self.env, Origin::Environment),
-            (&self.file, Origin::File),
-        ]
-        .into_iter()
-        .find_map(|(layer, origin)| get(layer).map(|value| (value, origin)))
-    }
-
+    /// The value of the highest layer that sets it.
     fn get<T>(&self, get: impl Fn(&Settings) -> Option<T>) -> Option<T> {
-        self.pick(get).map(|(value, _)| value)
+        [&self.flags, &self.env, &self.file]
+            .into_iter()
+            .find_map(get)
     }
 }
 
@@ -213,14 +224,13 @@ pub fn resolve(
             .map(|limit| limit.bytes(total_memory)),
     );
     let setup_defaults = Setup::default();
-    let password = layers.pick(|s| s.default_pass.clone());
     let setup = Setup {
         default_user: layers
             .get(|s| s.default_user.clone())
             .unwrap_or(setup_defaults.default_user.clone()),
-        default_pass: password
-            .as_ref()
-            .map_or(setup_defaults.default_pass.clone(), |(p, _)| p.clone()),
+        default_pass: layers
+            .get(|s| s.default_pass.clone())
+            .unwrap_or(setup_defaults.default_pass.clone()),
         default_vhost: layers
             .get(|s| s.default_vhost.clone())
             .unwrap_or(setup_defaults.default_vhost.clone()),
@@ -229,19 +239,18 @@ pub fn resolve(
             .unwrap_or(setup_defaults.loopback_users.clone()),
         ..setup_defaults
     };
-    let data_dir = (!ephemeral).then(|| {
-        layers
-            .get(|s| s.data_dir.clone())
-            .unwrap_or(machine.default_data_dir)
-    });
-    let ctl_socket = layers
-        .get(|s| s.ctl_socket.clone())
-        .or_else(|| data_dir.as_deref().map(ctl_socket_in));
+    let data_dir = (!ephemeral).then(|| data_dir(layers, &machine.default_data_dir));
+    let ctl_socket = match ephemeral {
+        false => Some(ctl_socket(layers, &machine.default_data_dir)),
+        // No data dir to put one in: only a socket a layer names is opened.
+        true => layers.get(|s| s.ctl_socket.clone()),
+    };
     Resolved {
         listeners: listeners(layers, listener_flags),
         broker,
         setup,
-        password_shown: password.is_none_or(|(_, origin)| origin == Origin::CommandLine),
+        password_shown: layers.flags.default_pass.is_some()
+            || (layers.env.default_pass.is_none() && layers.file.default_pass.is_none()),
         log_level: layers.get(|s| s.log_level).unwrap_or(LogLevel::Info),
         data_dir,
         ctl_socket,
@@ -256,22 +265,31 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-/// Where a daemon with this data dir opens its ctl socket, and where `rmqd ctl` looks for it.
-pub fn ctl_socket_in(data_dir: &Path) -> PathBuf {
-    data_dir.join("rmqd.sock")
+/// The data dir a layer names, else the default one.
+fn data_dir(layers: &Layers, default_data_dir: &Path) -> PathBuf {
+    layers
+        .get(|s| s.data_dir.clone())
+        .unwrap_or_else(|| default_data_dir.to_path_buf())
+}
+
+/// Where a daemon started with these layers (and not `--ephemeral`) opens its ctl socket, and
+/// so where `rmqd ctl` looks for it: the path a layer names, else `rmqd.sock` in the data dir.
+pub fn ctl_socket(layers: &Layers, default_data_dir: &Path) -> PathBuf {
+    layers
+        .get(|s| s.ctl_socket.clone())
+        .unwrap_or_else(|| data_dir(layers, default_data_dir).join("rmqd.sock"))
 }
 
 /// The named listeners of the file and the environment (a name given again replaces the
 /// earlier address), with `--port` and `--bind` applied to the default one. A listener without
 /// an address listens on every IPv4 interface, as RabbitMQ does by default.
 fn listeners(layers: &Layers, flags: &ListenerFlags) -> Vec<(String, SocketAddr)> {
-    let mut merged = layers.file.clone();
+    let mut merged = layers.file.listeners.clone();
     for (name, listener) in &layers.env.listeners {
-        merged.set_listener(name, *listener);
+        set_listener(&mut merged, name, *listener);
     }
-    if flags.port.is_some() || flags.bind.is_some() || merged.listeners.is_empty() {
+    if flags.port.is_some() || flags.bind.is_some() || merged.is_empty() {
         let current = merged
-            .listeners
             .iter()
             .find(|(name, _)| name == DEFAULT_LISTENER)
             .map(|(_, l)| *l);
@@ -282,10 +300,9 @@ fn listeners(layers: &Layers, flags: &ListenerFlags) -> Vec<(String, SocketAddr)
                 .or(current.map(|l| l.port))
                 .unwrap_or(DEFAULT_PORT),
         };
-        merged.set_listener(DEFAULT_LISTENER, listener);
+        set_listener(&mut merged, DEFAULT_LISTENER, listener);
     }
     let mut listeners: Vec<(String, SocketAddr)> = merged
-        .listeners
         .into_iter()
         .map(|(name, l)| {
             let ip = l.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

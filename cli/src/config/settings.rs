@@ -60,15 +60,6 @@ pub fn env_var(key: &str) -> String {
     format!("RMQD_{}", key.to_ascii_uppercase().replace(['.', '-'], "_"))
 }
 
-/// Where the default user's password came from: only one typed on the command line (or the
-/// well-known default) may be echoed in the ready URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    File,
-    Environment,
-    CommandLine,
-}
-
 /// RabbitMQ's `loopback_users`: `none`, or `loopback_users.NAME = true|false` entries that
 /// replace the default list (guest) altogether.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,15 +124,6 @@ impl Settings {
     /// Applies `key = value`. A later value for the same key replaces an earlier one; as in
     /// RabbitMQ, a `.relative` limit wins over an `.absolute` one given in the same layer.
     pub fn apply(&mut self, key: &str, value: &str) -> Result<(), KeyError> {
-        let bad = |reason: ValueError| KeyError::BadValue {
-            key: key.to_string(),
-            // Never echo a password into a log or an error.
-            value: match key {
-                "default_pass" => "<hidden>".to_string(),
-                _ => value.to_string(),
-            },
-            reason,
-        };
         let canonical = ALIASES
             .iter()
             .find(|(alias, _)| *alias == key)
@@ -149,7 +131,12 @@ impl Settings {
         self.apply_value(canonical, value)
             .map_err(|outcome| match outcome {
                 Outcome::Unknown => KeyError::Unknown(key.to_string()),
-                Outcome::Bad(reason) => bad(reason),
+                // A password is never bad, so never echoed here.
+                Outcome::Bad(reason) => KeyError::BadValue {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    reason,
+                },
             })
     }
 
@@ -224,7 +211,7 @@ impl Settings {
             }
             _ => {
                 if let Some(name) = key.strip_prefix("listeners.tcp.") {
-                    self.set_listener(name, Listener::parse(value)?);
+                    set_listener(&mut self.listeners, name, Listener::parse(value)?);
                 } else if let Some(user) = key.strip_prefix("loopback_users.") {
                     let on = boolean(value)?;
                     let list = self.loopback_users.get_or_insert_default();
@@ -236,12 +223,13 @@ impl Settings {
         }
         Ok(())
     }
+}
 
-    pub fn set_listener(&mut self, name: &str, listener: Listener) {
-        match self.listeners.iter_mut().find(|(n, _)| n == name) {
-            Some((_, existing)) => *existing = listener,
-            None => self.listeners.push((name.to_string(), listener)),
-        }
+/// Adds a named listener, or replaces the address of one by that name where it stands.
+pub fn set_listener(listeners: &mut Vec<(String, Listener)>, name: &str, listener: Listener) {
+    match listeners.iter_mut().find(|(n, _)| n == name) {
+        Some((_, existing)) => *existing = listener,
+        None => listeners.push((name.to_string(), listener)),
     }
 }
 
@@ -309,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_name_key_value_and_reason_but_never_a_password() {
+    fn bad_values_name_key_value_and_reason_but_a_password_is_never_bad() {
         let mut s = Settings::default();
         let err = s.apply("heartbeat", "soon").unwrap_err();
         assert_eq!(

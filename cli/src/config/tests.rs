@@ -57,7 +57,11 @@ fn errors_name_the_file_the_line_and_the_problem() {
 #[test]
 fn a_bad_line_does_not_echo_a_password() {
     let err = parse_file(Path::new("a.conf"), "default_pass = s3cret\nx = 1\n").unwrap_err();
-    assert!(!err.to_string().contains("s3cret"));
+    assert_eq!(
+        err.to_string(),
+        "a.conf:2: unknown key 'x'",
+        "only the bad line is named"
+    );
     let err = parse_file(Path::new("a.conf"), "default_pass s3cret\n").unwrap_err();
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
@@ -302,4 +306,51 @@ fn the_example_file_documents_every_key_with_a_value_rmqd_accepts() {
             "{key} is not in the example"
         );
     }
+}
+
+#[test]
+fn ctl_looks_for_the_socket_where_the_daemon_opens_it() {
+    let layers = Layers {
+        file: file("data_dir = /srv/rmqd\n"),
+        ..Layers::default()
+    };
+    assert_eq!(
+        ctl_socket(&layers, Path::new("/var/lib/rmqd")),
+        PathBuf::from("/srv/rmqd/rmqd.sock"),
+        "in the data dir a layer names"
+    );
+    let layers = Layers {
+        env: env(&[("RMQD_CTL_SOCKET", "/run/rmqd/ctl.sock")]),
+        ..layers
+    };
+    assert_eq!(
+        ctl_socket(&layers, Path::new("/var/lib/rmqd")),
+        PathBuf::from("/run/rmqd/ctl.sock"),
+        "a socket a layer names wins over the data dir"
+    );
+    assert_eq!(
+        resolve_layers(layers).ctl_socket,
+        Some(PathBuf::from("/run/rmqd/ctl.sock"))
+    );
+}
+
+#[test]
+fn a_bad_environment_variable_leaves_the_others_to_ctl() {
+    let mut skipped = Vec::new();
+    let settings = from_env_skipping(
+        |name| match name {
+            "RMQD_HEARTBEAT" => Some("soon".into()),
+            "RMQD_CTL_SOCKET" => Some("/run/rmqd/ctl.sock".into()),
+            _ => None,
+        },
+        |err| skipped.push(err.to_string()),
+    );
+    assert_eq!(
+        settings.ctl_socket,
+        Some(PathBuf::from("/run/rmqd/ctl.sock"))
+    );
+    assert_eq!(
+        skipped,
+        ["environment variable RMQD_HEARTBEAT=soon: expected a whole number from 0 to 65535"]
+    );
 }

@@ -76,15 +76,10 @@ pub trait Bounded {
     const MAX_VALUE: Self;
 }
 
-macro_rules! bounded {
-    ($($t:ty),*) => {$(
-        impl Bounded for $t {
-            const MIN_VALUE: Self = <$t>::MIN;
-            const MAX_VALUE: Self = <$t>::MAX;
-        }
-    )*};
+impl Bounded for u16 {
+    const MIN_VALUE: Self = u16::MIN;
+    const MAX_VALUE: Self = u16::MAX;
 }
-bounded!(u16, u32, u64);
 
 /// Milliseconds, at least 1 (RabbitMQ's `non_zero_positive_integer`).
 pub fn milliseconds(text: &str) -> Result<Duration, ValueError> {

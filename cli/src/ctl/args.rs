@@ -62,17 +62,113 @@ pub(super) enum ArgsError {
     Formatter(String),
 }
 
-/// General options that take a value.
-const VALUED: &[&str] = &[
-    "-p",
-    "--vhost",
-    "--formatter",
-    "-t",
-    "--timeout",
-    "-n",
-    "--node",
-    "--socket",
+/// What a general option sets in the [`Invocation`].
+#[derive(Debug, Clone, Copy)]
+enum Sets {
+    Help,
+    Socket,
+    Timeout,
+    Quiet,
+    Silent,
+    Vhost,
+    Formatter,
+    NoTableHeaders,
+    /// One node, reached over its socket: which node and how it is named do not matter.
+    Nothing,
+}
+
+/// An option every command takes, before or after the command.
+pub(super) struct GeneralOption {
+    /// Short names (`-p`) first, then the long one.
+    pub names: &'static [&'static str],
+    takes_value: bool,
+    /// What the help shows after the option's names (`<n>`), if anything.
+    pub placeholder: &'static str,
+    /// Its description in the help, a line each; empty: the help leaves it out.
+    pub help: &'static [&'static str],
+    sets: Sets,
+}
+
+/// rabbitmqctl's general options, in the order the help lists them.
+pub(super) const GENERAL_OPTIONS: &[GeneralOption] = &[
+    GeneralOption {
+        names: &["-?", "-h", "--help"],
+        takes_value: false,
+        placeholder: "",
+        help: &["displays command help"],
+        sets: Sets::Help,
+    },
+    GeneralOption {
+        names: &["--socket"],
+        takes_value: true,
+        placeholder: "",
+        help: &["the daemon's ctl socket (also $RMQD_CTL_SOCKET)"],
+        sets: Sets::Socket,
+    },
+    GeneralOption {
+        names: &["-t", "--timeout"],
+        takes_value: true,
+        placeholder: "<n>",
+        help: &["how long to wait for the daemon, in seconds"],
+        sets: Sets::Timeout,
+    },
+    GeneralOption {
+        names: &["-q", "--quiet"],
+        takes_value: false,
+        placeholder: "",
+        help: &["suppress informational messages"],
+        sets: Sets::Quiet,
+    },
+    GeneralOption {
+        names: &["-s", "--silent"],
+        takes_value: false,
+        placeholder: "",
+        help: &["suppress informational messages", "and table header row"],
+        sets: Sets::Silent,
+    },
+    GeneralOption {
+        names: &["-p", "--vhost"],
+        takes_value: true,
+        placeholder: "",
+        help: &[
+            "for commands that are scoped to a virtual host,",
+            "virtual host to use",
+        ],
+        sets: Sets::Vhost,
+    },
+    GeneralOption {
+        names: &["--formatter"],
+        takes_value: true,
+        placeholder: "",
+        help: &["alternative result formatter to use: table or json"],
+        sets: Sets::Formatter,
+    },
+    GeneralOption {
+        names: &["-n", "--node"],
+        takes_value: true,
+        placeholder: "<node>",
+        help: &["accepted and ignored: rmqd is one node"],
+        sets: Sets::Nothing,
+    },
+    GeneralOption {
+        names: &["-l", "--longnames"],
+        takes_value: false,
+        placeholder: "",
+        help: &["accepted and ignored"],
+        sets: Sets::Nothing,
+    },
+    GeneralOption {
+        names: &["--no-table-headers"],
+        takes_value: false,
+        placeholder: "",
+        help: &[],
+        sets: Sets::NoTableHeaders,
+    },
 ];
+
+fn general_option(name: &str) -> Option<&'static GeneralOption> {
+    GENERAL_OPTIONS.iter().find(|o| o.names.contains(&name))
+}
 
 pub(super) fn parse(argv: &[String]) -> Result<Invocation, ArgsError> {
     let spec = spec::find(find_command(argv).unwrap_or_default());
@@ -114,34 +210,33 @@ pub(super) fn parse(argv: &[String]) -> Result<Invocation, ArgsError> {
                 (Some(_), false) => Err(invalid()),
             }
         };
-        match name {
-            "-p" | "--vhost" => inv.vhost = Some(value(true)?),
-            "-q" | "--quiet" => inv.quiet = true,
-            "-s" | "--silent" => inv.silent = true,
-            "--no-table-headers" => inv.no_table_headers = true,
-            "-?" | "-h" | "--help" => inv.help = true,
-            "--formatter" => {
-                inv.formatter = match value(true)?.as_str() {
+        let Some(option) = general_option(name) else {
+            let option = command_option(spec, name).ok_or_else(invalid)?;
+            let value = value(option.takes_value)?;
+            inv.options.insert(option.long.to_string(), value);
+            continue;
+        };
+        // A general switch takes no value, but ignores one given (`--quiet=true`).
+        let value = match option.takes_value {
+            true => value(true)?,
+            false => String::new(),
+        };
+        match option.sets {
+            Sets::Help => inv.help = true,
+            Sets::Socket => inv.socket = Some(PathBuf::from(value)),
+            Sets::Timeout => inv.timeout = Some(value.parse().map_err(|_| invalid())?),
+            Sets::Quiet => inv.quiet = true,
+            Sets::Silent => inv.silent = true,
+            Sets::Vhost => inv.vhost = Some(value),
+            Sets::Formatter => {
+                inv.formatter = match value.as_str() {
                     "table" | "pretty_table" => Formatter::Table,
                     "json" => Formatter::Json,
                     other => return Err(ArgsError::Formatter(other.to_string())),
                 }
             }
-            "-t" | "--timeout" => {
-                let seconds = value(true)?;
-                inv.timeout = Some(seconds.parse().map_err(|_| invalid())?);
-            }
-            "--socket" => inv.socket = Some(PathBuf::from(value(true)?)),
-            // One node, reached over its socket: which node and how it is named do not matter.
-            "-n" | "--node" => {
-                value(true)?;
-            }
-            "-l" | "--longnames" => {}
-            _ => {
-                let option = command_option(spec, name).ok_or_else(invalid)?;
-                let value = value(option.takes_value)?;
-                inv.options.insert(option.long.to_string(), value);
-            }
+            Sets::NoTableHeaders => inv.no_table_headers = true,
+            Sets::Nothing => {}
         }
     }
     Ok(inv)
@@ -172,7 +267,7 @@ fn find_command(argv: &[String]) -> Option<&str> {
         if token == "--" {
             return tokens.next().map(String::as_str);
         }
-        if VALUED.contains(&token.as_str()) {
+        if general_option(token).is_some_and(|o| o.takes_value) {
             tokens.next();
         } else if !token.starts_with('-') || token == "-" {
             return Some(token);

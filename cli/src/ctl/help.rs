@@ -5,28 +5,40 @@ use std::io::{self, Write};
 
 use rmqd_broker::admin::spec::{self, CommandSpec};
 
+use super::args::GENERAL_OPTIONS;
+
 const GENERAL_USAGE: &str = "rmqd ctl [--socket <path>] [--quiet] [--silent] [--vhost <vhost>] \
      [--formatter <table | json>] [--timeout <seconds>] <command> [<command options>]";
 
-const GENERAL_OPTIONS: &str = "\
+const GENERAL_OPTIONS_HEADER: &str = "\
 General Options
 
 The following options are accepted by most or all commands.
 
 short            | long          | description
------------------|---------------|--------------------------------
--?               | --help        | displays command help
-                 | --socket      | the daemon's ctl socket (also $RMQD_CTL_SOCKET)
--t <n>           | --timeout <n> | how long to wait for the daemon, in seconds
--q               | --quiet       | suppress informational messages
--s               | --silent      | suppress informational messages
-                                 | and table header row
--p               | --vhost       | for commands that are scoped to a virtual host,
-                 |               | virtual host to use
-                 | --formatter   | alternative result formatter to use: table or json
--n <node>        | --node <node> | accepted and ignored: rmqd is one node
--l               | --longnames   | accepted and ignored
-";
+-----------------|---------------|--------------------------------";
+
+/// The table of general options rabbitmqctl prints after a command's own.
+fn general_options(out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "\n{GENERAL_OPTIONS_HEADER}")?;
+    for option in GENERAL_OPTIONS {
+        // The first short name and the long one, each with the placeholder.
+        let column = |long: bool| {
+            let name = option.names.iter().find(|n| n.starts_with("--") == long);
+            name.map_or(String::new(), |name| {
+                format!("{name} {}", option.placeholder)
+                    .trim_end()
+                    .to_string()
+            })
+        };
+        let mut columns = (column(false), column(true));
+        for line in option.help {
+            writeln!(out, "{:<17}| {:<14}| {line}", columns.0, columns.1)?;
+            columns = Default::default();
+        }
+    }
+    writeln!(out)
+}
 
 /// Every command, by group, with its summary.
 pub(super) fn general(out: &mut impl Write) -> io::Result<()> {
@@ -78,7 +90,7 @@ pub(super) fn command(out: &mut impl Write, command: &CommandSpec) -> io::Result
             (None, false) => writeln!(out, "--{}", option.long)?,
         }
     }
-    writeln!(out, "\n{GENERAL_OPTIONS}")
+    general_options(out)
 }
 
 /// After a command line that does not fit its command, on stderr.
@@ -131,5 +143,22 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("default: name, messages"), "{text}");
+    }
+
+    #[test]
+    fn command_help_ends_with_the_general_options_as_a_table() {
+        let mut out = Vec::new();
+        command(&mut out, spec::find("status").expect("status")).expect("written");
+        let text = String::from_utf8(out).expect("utf-8");
+        for row in [
+            "-?               | --help        | displays command help\n",
+            "                 | --socket      | the daemon's ctl socket (also $RMQD_CTL_SOCKET)\n",
+            "-t <n>           | --timeout <n> | how long to wait for the daemon, in seconds\n",
+            "-p               | --vhost       | for commands that are scoped to a virtual host,\n",
+            "                 |               | virtual host to use\n",
+        ] {
+            assert!(text.contains(row), "{row:?} in {text}");
+        }
+        assert!(!text.contains("no-table-headers"), "{text}");
     }
 }

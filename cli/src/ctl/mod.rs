@@ -21,16 +21,12 @@ use rmqd_broker::admin::{Failure, Request, Response, node_name};
 
 use args::{ArgsError, Invocation};
 
-/// sysexits codes, as rabbitmqctl uses them.
-const EX_USAGE: u8 = 64;
-const EX_DATAERR: u8 = 65;
-const EX_UNAVAILABLE: u8 = 69;
-const EX_SOFTWARE: u8 = 70;
+/// sysexits' code for a timeout, as rabbitmqctl gives it; the others are [`Failure`]'s.
 const EX_TEMPFAIL: u8 = 75;
 
-/// `argv` is `ctl` and what follows it; `default_socket` is where the daemon with the
-/// default data dir listens.
-pub fn main(argv: Vec<OsString>, default_socket: PathBuf) -> ExitCode {
+/// `argv` is `ctl` and what follows it; `default_socket` says where the daemon listens when
+/// `--socket` does not, and is asked only then.
+pub fn main(argv: Vec<OsString>, default_socket: impl FnOnce() -> PathBuf) -> ExitCode {
     let argv: Vec<String> = argv
         .into_iter()
         .skip(1)
@@ -40,15 +36,15 @@ pub fn main(argv: Vec<OsString>, default_socket: PathBuf) -> ExitCode {
         Ok(inv) => inv,
         Err(ArgsError::Formatter(name)) => {
             eprintln!("Error: rmqd ctl has no formatter '{name}': use table or json");
-            return ExitCode::from(EX_USAGE);
+            return failed(Failure::Usage);
         }
         Err(ArgsError::Usage(err)) => {
             let command = argv.iter().find_map(|a| spec::find(a));
             return match command {
-                Some(command) => usage_error(&err.to_string(), &argv, command, EX_USAGE),
+                Some(command) => usage_error(&err.to_string(), &argv, command, Failure::Usage),
                 None => {
                     eprintln!("Error (argument validation): {err}");
-                    ExitCode::from(EX_USAGE)
+                    failed(Failure::Usage)
                 }
             };
         }
@@ -58,7 +54,10 @@ pub fn main(argv: Vec<OsString>, default_socket: PathBuf) -> ExitCode {
         // Asked for, help is an answer; without a command it explains a mistake.
         return match inv.help {
             true => exit_after(help::general(&mut stdout), 0),
-            false => exit_after(help::general(&mut io::stderr().lock()), EX_USAGE),
+            false => exit_after(
+                help::general(&mut io::stderr().lock()),
+                Failure::Usage.exit_code(),
+            ),
         };
     };
     if name == "help" {
@@ -72,19 +71,27 @@ pub fn main(argv: Vec<OsString>, default_socket: PathBuf) -> ExitCode {
         return exit_after(printed, 0);
     }
     let Some(command) = spec::find(name) else {
-        return exit_after(help::unknown_command(&mut stdout, name), EX_USAGE);
+        return exit_after(
+            help::unknown_command(&mut stdout, name),
+            Failure::Usage.exit_code(),
+        );
     };
     if inv.help {
         return exit_after(help::command(&mut stdout, command), 0);
     }
     drop(stdout);
     if let Err(err) = command.check(&inv.args) {
-        return usage_error(&err.to_string(), &argv, command, EX_USAGE);
+        return usage_error(&err.to_string(), &argv, command, Failure::Usage);
     }
     let document = match definitions::prepare(&inv, command.name) {
         Ok(document) => document,
         Err(definitions::BadArgument(why)) => {
-            return usage_error(&format!("Bad argument: {why}"), &argv, command, EX_DATAERR);
+            return usage_error(
+                &format!("Bad argument: {why}"),
+                &argv,
+                command,
+                Failure::DataErr,
+            );
         }
     };
     run(&inv, command, document, default_socket)
@@ -95,13 +102,9 @@ fn run(
     inv: &Invocation,
     command: &CommandSpec,
     document: Option<String>,
-    default_socket: PathBuf,
+    default_socket: impl FnOnce() -> PathBuf,
 ) -> ExitCode {
-    let socket = inv
-        .socket
-        .clone()
-        .or_else(|| std::env::var_os("RMQD_CTL_SOCKET").map(PathBuf::from))
-        .unwrap_or(default_socket);
+    let socket = inv.socket.clone().unwrap_or_else(default_socket);
     let connected = match command.name {
         "await_startup" => connect_when_up(&socket, inv.timeout),
         _ => connect(&socket, inv.timeout),
@@ -115,7 +118,7 @@ fn run(
                  RMQD_CTL_SOCKET.",
                 socket.display()
             );
-            return ExitCode::from(EX_UNAVAILABLE);
+            return failed(Failure::Unavailable);
         }
     };
     if !inv.quiet()
@@ -148,7 +151,7 @@ fn run(
         }
         Err(err) => {
             eprintln!("Error: the ctl socket {} failed: {err}", socket.display());
-            return ExitCode::from(EX_UNAVAILABLE);
+            return failed(Failure::Unavailable);
         }
     };
     if !response.ok {
@@ -157,13 +160,13 @@ fn run(
             true => eprintln!("{error}"),
             false => eprintln!("Error:\n{error}"),
         }
-        return ExitCode::from(response.failure.map_or(EX_SOFTWARE, Failure::exit_code));
+        return failed(response.failure.unwrap_or(Failure::Software));
     }
     if let Some(document) = &response.document
         && let Err(err) = definitions::write_export(inv, document)
     {
         eprintln!("Error:\n{err}");
-        return ExitCode::from(EX_SOFTWARE);
+        return failed(Failure::Software);
     }
     let printed = output::print_success(&mut io::stdout().lock(), inv, command, &response);
     exit_after(printed, 0)
@@ -206,15 +209,19 @@ fn call(stream: &UnixStream, request: &Request) -> io::Result<Response> {
     Ok(serde_json::from_str(&answer)?)
 }
 
-fn usage_error(error: &str, argv: &[String], command: &CommandSpec, code: u8) -> ExitCode {
+fn usage_error(error: &str, argv: &[String], command: &CommandSpec, why: Failure) -> ExitCode {
     let printed = help::argument_error(&mut io::stderr().lock(), error, argv, command);
-    exit_after(printed, code)
+    exit_after(printed, why.exit_code())
+}
+
+fn failed(why: Failure) -> ExitCode {
+    ExitCode::from(why.exit_code())
 }
 
 /// The exit code, unless printing failed; a reader that went away (`| head`) is no failure.
 fn exit_after(printed: io::Result<()>, code: u8) -> ExitCode {
     match printed {
-        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => ExitCode::from(EX_SOFTWARE),
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => failed(Failure::Software),
         _ => ExitCode::from(code),
     }
 }

@@ -144,7 +144,17 @@ pub(super) fn print_success(
     let json = inv.formatter == Formatter::Json;
     let done = || json!({"node": node_name(), "result": "ok"});
     match shape(spec.name) {
-        Shape::Table => {
+        Shape::Report if json => {
+            let report: serde_json::Map<String, Value> = response
+                .columns
+                .iter()
+                .cloned()
+                .zip(response.rows.first().cloned().unwrap_or_default())
+                .collect();
+            writeln!(out, "{}", Value::Object(report))
+        }
+        // Without JSON a report is a table of one row.
+        Shape::Table | Shape::Report => {
             let columns: Vec<(String, Render)> = response
                 .columns
                 .iter()
@@ -157,23 +167,6 @@ pub(super) fn print_success(
                 true => table::print_json(out, &columns, &response.rows),
                 false => table::print_table(out, &columns, &response.rows, inv.table_headers()),
             }
-        }
-        Shape::Report if json => {
-            let report: serde_json::Map<String, Value> = response
-                .columns
-                .iter()
-                .cloned()
-                .zip(response.rows.first().cloned().unwrap_or_default())
-                .collect();
-            writeln!(out, "{}", Value::Object(report))
-        }
-        Shape::Report => {
-            let columns: Vec<(String, Render)> = response
-                .columns
-                .iter()
-                .map(|name| (name.clone(), Render::Plain))
-                .collect();
-            table::print_table(out, &columns, &response.rows, inv.table_headers())
         }
         Shape::Done | Shape::Then(_) if json => writeln!(out, "{}", done()),
         Shape::Done | Shape::Silent => Ok(()),
