@@ -10,11 +10,11 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::raw::Raw;
 use common::{WAIT, connect_url, open_channel, rmqd_binary};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A running rmqd with piped stdio; its stderr is collected as it comes.
 struct Daemon {
@@ -297,128 +297,19 @@ async fn wait_blocked(conn: &Connection) {
 /// Logs in as guest announcing the `connection.blocked` capability, publishes one message and
 /// returns the reason of the connection.blocked that follows. lapin keeps the reason to itself.
 async fn blocked_reason(port: u16) -> String {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    stream
-        .write_all(b"AMQP\x00\x00\x09\x01")
-        .await
-        .expect("send");
-    let mut frames = Frames::default();
-    assert_eq!(frames.next_method(&mut stream).await.0, (10, 10), "start");
-
-    let mut caps = shortstr("connection.blocked");
-    caps.extend_from_slice(b"t\x01");
-    let mut props = shortstr("capabilities");
-    props.push(b'F');
-    props.extend(longstr(&caps));
-    let mut start_ok = longstr(&props);
-    start_ok.extend(shortstr("PLAIN"));
-    start_ok.extend(longstr(b"\0guest\0guest"));
-    start_ok.extend(shortstr("en_US"));
-    send_method(&mut stream, 0, (10, 11), &start_ok).await;
-
-    let ((class, method), tune) = frames.next_method(&mut stream).await;
-    assert_eq!((class, method), (10, 30), "tune");
-    let mut tune_ok = tune[..6].to_vec();
-    tune_ok.extend_from_slice(&[0, 0]); // no heartbeats
-    send_method(&mut stream, 0, (10, 31), &tune_ok).await;
-    let mut open = shortstr("/");
-    open.extend_from_slice(&[0, 0]);
-    send_method(&mut stream, 0, (10, 40), &open).await;
-    assert_eq!(frames.next_method(&mut stream).await.0, (10, 41), "open-ok");
-    send_method(&mut stream, 1, (20, 10), &[0]).await;
+    let mut raw = Raw::connect_port(port).await;
+    raw.start("guest", "guest", &["connection.blocked"]).await;
+    raw.tune_and_open("/", 0).await;
+    raw.channel_open(1).await;
     assert_eq!(
-        frames.next_method(&mut stream).await.0,
-        (20, 11),
-        "channel open-ok"
+        raw.recv_non_heartbeat().await.method(),
+        Some((20, 11)),
+        "channel.open-ok"
     );
-
-    let mut publish = vec![0, 0];
-    publish.extend(shortstr(""));
-    publish.extend(shortstr("q"));
-    publish.push(0);
-    send_method(&mut stream, 1, (60, 40), &publish).await;
-    let body = b"two";
-    let mut header = Vec::new();
-    header.extend_from_slice(&60u16.to_be_bytes());
-    header.extend_from_slice(&0u16.to_be_bytes());
-    header.extend_from_slice(&(body.len() as u64).to_be_bytes());
-    header.extend_from_slice(&0u16.to_be_bytes());
-    send_frame(&mut stream, 2, 1, &header).await;
-    send_frame(&mut stream, 3, 1, body).await;
-
-    let ((class, method), args) = frames.next_method(&mut stream).await;
-    assert_eq!((class, method), (10, 60), "connection.blocked");
-    let len = usize::from(args[0]);
-    String::from_utf8_lossy(&args[1..1 + len]).into_owned()
-}
-
-fn shortstr(text: &str) -> Vec<u8> {
-    let mut out = vec![u8::try_from(text.len()).expect("short")];
-    out.extend_from_slice(text.as_bytes());
-    out
-}
-
-fn longstr(bytes: &[u8]) -> Vec<u8> {
-    let mut out = u32::try_from(bytes.len())
-        .expect("long")
-        .to_be_bytes()
-        .to_vec();
-    out.extend_from_slice(bytes);
-    out
-}
-
-async fn send_frame(stream: &mut tokio::net::TcpStream, kind: u8, channel: u16, payload: &[u8]) {
-    let mut frame = vec![kind];
-    frame.extend_from_slice(&channel.to_be_bytes());
-    frame.extend(longstr(payload));
-    frame.push(0xCE);
-    stream.write_all(&frame).await.expect("send");
-}
-
-async fn send_method(
-    stream: &mut tokio::net::TcpStream,
-    channel: u16,
-    (class, method): (u16, u16),
-    args: &[u8],
-) {
-    let mut payload = class.to_be_bytes().to_vec();
-    payload.extend_from_slice(&method.to_be_bytes());
-    payload.extend_from_slice(args);
-    send_frame(stream, 1, channel, &payload).await;
-}
-
-/// Frames read off a socket.
-#[derive(Default)]
-struct Frames {
-    buf: Vec<u8>,
-}
-
-impl Frames {
-    /// The next method frame's (class, method) and arguments.
-    async fn next_method(&mut self, stream: &mut tokio::net::TcpStream) -> ((u16, u16), Vec<u8>) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if self.buf.len() >= 7 {
-                let size = u32::from_be_bytes([self.buf[3], self.buf[4], self.buf[5], self.buf[6]])
-                    as usize;
-                if self.buf.len() >= 8 + size {
-                    let frame: Vec<u8> = self.buf.drain(..8 + size).collect();
-                    if frame[0] == 1 {
-                        let payload = &frame[7..7 + size];
-                        let class = u16::from_be_bytes([payload[0], payload[1]]);
-                        let method = u16::from_be_bytes([payload[2], payload[3]]);
-                        return ((class, method), payload[4..].to_vec());
-                    }
-                    continue;
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-                Ok(Ok(n)) if n > 0 => self.buf.extend_from_slice(&chunk[..n]),
-                other => panic!("no method frame from the broker: {other:?}"),
-            }
-        }
-    }
+    raw.publish(1, "", "q", b"two").await;
+    let blocked = raw.recv_non_heartbeat().await;
+    assert_eq!(blocked.method(), Some((10, 60)), "connection.blocked");
+    let reason = &blocked.payload[4..];
+    let len = usize::from(reason[0]);
+    String::from_utf8_lossy(&reason[1..1 + len]).into_owned()
 }

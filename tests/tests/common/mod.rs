@@ -474,6 +474,8 @@ pub mod raw {
     use super::{TestBroker, WAIT, vhost};
 
     pub const METHOD: u8 = 1;
+    pub const HEADER: u8 = 2;
+    pub const BODY: u8 = 3;
     pub const HEARTBEAT: u8 = 8;
 
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,7 +542,12 @@ pub mod raw {
 
     impl Raw {
         pub async fn connect(broker: &TestBroker) -> Raw {
-            let stream = TcpStream::connect(("127.0.0.1", broker.port()))
+            Raw::connect_port(broker.port()).await
+        }
+
+        /// A connection to whatever listens on loopback `port`, such as an `rmqd` subprocess.
+        pub async fn connect_port(port: u16) -> Raw {
+            let stream = TcpStream::connect(("127.0.0.1", port))
                 .await
                 .expect("tcp connect");
             Raw {
@@ -633,16 +640,19 @@ pub mod raw {
             }
         }
 
-        /// Sends the protocol header and connection.start-ok as `user`/`pass` with PLAIN.
-        pub async fn start(&mut self, user: &str, pass: &str, auth_failure_close: bool) {
+        /// Sends the protocol header and connection.start-ok as `user`/`pass` with PLAIN,
+        /// announcing `capabilities` (none: no capabilities table at all).
+        pub async fn start(&mut self, user: &str, pass: &str, capabilities: &[&str]) {
             self.send_bytes(b"AMQP\x00\x00\x09\x01").await;
             let start = self.recv().await;
             assert_eq!(start.method(), Some((10, 10)), "connection.start");
             let mut props = Vec::new();
-            if auth_failure_close {
+            if !capabilities.is_empty() {
                 let mut caps = Vec::new();
-                shortstr(&mut caps, "authentication_failure_close");
-                caps.extend_from_slice(b"t\x01");
+                for capability in capabilities {
+                    shortstr(&mut caps, capability);
+                    caps.extend_from_slice(b"t\x01");
+                }
                 shortstr(&mut props, "capabilities");
                 props.push(b'F');
                 longstr(&mut props, &caps);
@@ -655,12 +665,10 @@ pub mod raw {
             self.send_method(0, 10, 11, &args).await;
         }
 
-        /// Completes the handshake as guest with `heartbeat`; returns connection.tune's
-        /// (channel_max, frame_max, heartbeat).
-        pub async fn open(broker: &TestBroker, heartbeat: u16) -> (Raw, (u16, u32, u16)) {
-            let mut raw = Raw::connect(broker).await;
-            raw.start("guest", "guest", true).await;
-            let tune = raw.recv().await;
+        /// After [`Raw::start`]: accepts connection.tune's limits with `heartbeat` and opens
+        /// `vhost`; returns what connection.tune proposed (channel_max, frame_max, heartbeat).
+        pub async fn tune_and_open(&mut self, vhost: &str, heartbeat: u16) -> (u16, u32, u16) {
+            let tune = self.recv().await;
             assert_eq!(tune.method(), Some((10, 30)), "connection.tune");
             let p = &tune.payload[4..];
             let proposed = (
@@ -672,14 +680,24 @@ pub mod raw {
             args.extend_from_slice(&proposed.0.to_be_bytes());
             args.extend_from_slice(&proposed.1.to_be_bytes());
             args.extend_from_slice(&heartbeat.to_be_bytes());
-            raw.send_method(0, 10, 31, &args).await;
+            self.send_method(0, 10, 31, &args).await;
             let mut args = Vec::new();
-            shortstr(&mut args, &vhost(broker));
+            shortstr(&mut args, vhost);
             shortstr(&mut args, "");
             args.push(0);
-            raw.send_method(0, 10, 40, &args).await;
-            let open_ok = raw.recv_non_heartbeat().await;
+            self.send_method(0, 10, 40, &args).await;
+            let open_ok = self.recv_non_heartbeat().await;
             assert_eq!(open_ok.method(), Some((10, 41)), "connection.open-ok");
+            proposed
+        }
+
+        /// Completes the handshake as guest with `heartbeat`; returns connection.tune's
+        /// (channel_max, frame_max, heartbeat).
+        pub async fn open(broker: &TestBroker, heartbeat: u16) -> (Raw, (u16, u32, u16)) {
+            let mut raw = Raw::connect(broker).await;
+            raw.start("guest", "guest", &["authentication_failure_close"])
+                .await;
+            let proposed = raw.tune_and_open(&vhost(broker), heartbeat).await;
             (raw, proposed)
         }
 
@@ -693,6 +711,28 @@ pub mod raw {
             args.push(0);
             longstr(&mut args, &[]);
             self.send_method(channel, 50, 10, &args).await;
+        }
+
+        /// basic.publish of `body` with no properties, its header and one body frame.
+        pub async fn publish(
+            &mut self,
+            channel: u16,
+            exchange: &str,
+            routing_key: &str,
+            body: &[u8],
+        ) {
+            let mut args = vec![0, 0];
+            shortstr(&mut args, exchange);
+            shortstr(&mut args, routing_key);
+            args.push(0);
+            self.send_method(channel, 60, 40, &args).await;
+            let mut header = Vec::new();
+            header.extend_from_slice(&60u16.to_be_bytes());
+            header.extend_from_slice(&0u16.to_be_bytes());
+            header.extend_from_slice(&(body.len() as u64).to_be_bytes());
+            header.extend_from_slice(&0u16.to_be_bytes());
+            self.send_frame(HEADER, channel, &header).await;
+            self.send_frame(BODY, channel, body).await;
         }
     }
 }
