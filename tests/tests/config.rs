@@ -3,15 +3,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdout, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::raw::Raw;
-use common::{WAIT, connect_url, open_channel, rmqd_binary};
+use common::{WAIT, connect_url, exited_within, open_channel, port_of, ready_line, rmqd_command};
 use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
@@ -25,7 +25,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let mut child = rmqd()
+        let mut child = rmqd_command()
             .arg("--config")
             .arg(config)
             .args(args)
@@ -56,14 +56,8 @@ impl Daemon {
 
     /// The URL line rmqd prints once it listens.
     fn ready_line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read stdout");
-        assert!(
-            line.ends_with('\n'),
-            "no ready line; stderr: {}",
-            self.stderr()
-        );
-        line.trim_end().to_string()
+        ready_line(&mut self.stdout)
+            .unwrap_or_else(|| panic!("no ready line; stderr: {}", self.stderr()))
     }
 
     fn stderr(&self) -> String {
@@ -92,24 +86,10 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         // Closing stdin stops it; kill in case the test failed before that mattered.
         drop(self.child.stdin.take());
-        let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        exited_within(&mut self.child, WAIT);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// rmqd with no configuration leaking in from the environment running the tests.
-fn rmqd() -> Command {
-    let mut command = Command::new(rmqd_binary());
-    for (var, _) in std::env::vars_os() {
-        if var.to_string_lossy().starts_with("RMQD_") || var == "RUST_LOG" {
-            command.env_remove(var);
-        }
-    }
-    command
 }
 
 fn write_config(dir: &Path, text: &str) -> PathBuf {
@@ -163,7 +143,7 @@ async fn the_file_sets_the_listener_and_the_default_user_and_ctl_finds_its_socke
         .expect_err("guest is not created when default_user names another");
 
     // `rmqd ctl` reads the same file to find the daemon.
-    let listed = rmqd()
+    let listed = rmqd_command()
         .args(["ctl", "list_vhosts"])
         .env("RMQD_CONFIG_FILE", &config)
         .output()
@@ -214,7 +194,7 @@ fn an_unknown_key_stops_rmqd_before_it_listens() {
         dir.path(),
         "default_user = admin\n# typo below\nlisteners.tcp.defualt = 5672\nheartbeats = 10\n",
     );
-    let out = rmqd()
+    let out = rmqd_command()
         .arg("--config")
         .arg(&config)
         .arg("--ephemeral")
@@ -230,7 +210,7 @@ fn an_unknown_key_stops_rmqd_before_it_listens() {
         "{stderr}"
     );
 
-    let missing = rmqd()
+    let missing = rmqd_command()
         .args(["--config", "/nonexistent/rmqd.conf", "--ephemeral"])
         .stdin(Stdio::null())
         .output()
@@ -252,11 +232,7 @@ async fn a_disk_free_limit_above_the_free_space_blocks_publishers() {
     );
     let mut daemon = Daemon::start(&config, &[], &[]);
     let url = daemon.ready_line();
-    let port: u16 = url
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("the URL ends with the port");
+    let port = port_of(&url);
 
     let publisher = connect_url(&url).await.expect("connects");
     let ch = open_channel(&publisher).await;

@@ -9,27 +9,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use amqprs::connection::{Connection as AConnection, OpenConnectionArguments};
 use common::{
     Notice, Recorder, WAIT, confirm_channel, connect_url, consume, consume_acked, declare_exchange,
-    declare_queue, get_body, next_notice, open_channel, publish, rmqd_binary, within,
+    declare_queue, get_body, next_notice, open_channel, port_of, publish, ready_line, rmqd_command,
+    within,
 };
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use rmqd_broker::admin::node_name;
 use rmqd_broker::definitions::Definitions;
-
-/// The binary, built once for the whole file.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(rmqd_binary)
-}
 
 /// A running `rmqd --ephemeral` with its ctl socket in a temp dir. Stops when dropped, or
 /// when the test process ends (its stdin closes).
@@ -52,7 +47,7 @@ impl Rmqd {
     fn start() -> Rmqd {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("ctl.sock");
-        let mut child = Command::new(binary())
+        let mut child = rmqd_command()
             .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
             .args(["--log-level", "error", "--ctl-socket"])
             .arg(&socket)
@@ -60,16 +55,9 @@ impl Rmqd {
             .stdout(Stdio::piped())
             .spawn()
             .expect("rmqd starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
+        let url = ready_line(&mut BufReader::new(child.stdout.take().expect("piped")))
             .expect("the ready line");
-        let port = line
-            .trim_end()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in the ready line {line:?}"));
+        let port = port_of(&url);
         Rmqd {
             child,
             socket,
@@ -120,7 +108,7 @@ impl Drop for Rmqd {
 }
 
 fn ctl_at(socket: &Path, args: &[&str], input: Option<&str>) -> Out {
-    let mut child = Command::new(binary())
+    let mut child = rmqd_command()
         .arg("ctl")
         .args(args)
         .env("RMQD_CTL_SOCKET", socket)
@@ -296,7 +284,7 @@ fn await_startup_waits_for_a_daemon_that_is_still_starting() {
         std::thread::spawn(move || ctl_at(&socket, &["await_startup", "-t", "10"], None))
     };
     std::thread::sleep(Duration::from_millis(200));
-    let mut child = Command::new(binary())
+    let mut child = rmqd_command()
         .args([
             "--port",
             "0",

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     Event, Notice, Recorder, WAIT, amqp_error, assert_closed_with, connect_url, consume, ctl,
-    declare_queue, get_body, next_notice, open_channel, passive_declare, publish, rmqd_binary,
-    within,
+    declare_queue, get_body, next_notice, open_channel, passive_declare, publish, rmqd_command,
+    wait_exit, within,
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -37,7 +37,7 @@ impl Daemon {
 
     async fn start_with(data_dir: &Path, extra: &[&str]) -> Daemon {
         let port = free_port();
-        let child = Command::new(rmqd_binary())
+        let child = rmqd_command()
             .args(["--bind", "127.0.0.1", "--log-level", "warn", "--port"])
             .arg(port.to_string())
             .arg("--data-dir")
@@ -77,14 +77,7 @@ impl Daemon {
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "rmqd did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_exit(&mut self.child, "SIGTERM")
     }
 }
 

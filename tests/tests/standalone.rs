@@ -4,18 +4,21 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{WAIT, amqp_error, connect_url, ctl, open_channel, passive_declare, rmqd_binary};
+use common::{
+    WAIT, amqp_error, connect_url, ctl, isolated, open_channel, passive_declare, port_of,
+    ready_line, rmqd_binary, rmqd_command, wait_exit,
+};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 
 /// `rmqd --port 0 --ephemeral` on loopback, quiet.
 fn ephemeral() -> Command {
-    let mut command = Command::new(rmqd_binary());
+    let mut command = rmqd_command();
     command
         .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
         .args(["--log-level", "warn"]);
@@ -32,29 +35,11 @@ fn spawn(extra: &[&str]) -> Child {
         .expect("rmqd starts")
 }
 
-fn ready_line(stdout: &mut BufReader<ChildStdout>) -> String {
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read stdout");
-    assert!(line.ends_with('\n'), "one whole line: {line:?}");
-    line.trim_end().to_string()
-}
-
-fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "rmqd did not exit after {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[tokio::test]
 async fn prints_a_url_that_connects_and_stops_when_stdin_closes() {
     let mut child = spawn(&[]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let url = ready_line(&mut stdout);
+    let url = ready_line(&mut stdout).expect("one whole line");
     assert!(url.starts_with("amqp://guest:guest@127.0.0.1:"), "{url}");
 
     let conn = connect_url(&url).await.expect("the printed URL connects");
@@ -86,12 +71,7 @@ fn writes_the_ready_file_and_keeps_running_with_stdin_from_dev_null() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let url = std::fs::read_to_string(&ready).expect("ready file");
-    let port = url
-        .trim_end()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .expect("the URL ends with the port");
+    let port = port_of(&url);
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening when the file appears");
 
     // A daemon's stdin is /dev/null: that must not look like a starter going away.
@@ -112,7 +92,7 @@ fn exits_with_its_parent() {
         rmqd_binary().display(),
         ready.display()
     );
-    let parent = Command::new("sh")
+    let parent = isolated("sh")
         .args(["-c", &script])
         .stdout(Stdio::piped())
         .spawn()
@@ -145,7 +125,7 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     let socket = dir.path().join("ctl.sock");
     let mut child = spawn(&["--ctl-socket", socket.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let url = ready_line(&mut stdout);
+    let url = ready_line(&mut stdout).expect("one whole line");
     let vhost_url = format!("{url}/tenant-a");
 
     let refused = connect_url(&vhost_url)
@@ -213,7 +193,7 @@ async fn loads_a_rabbitmq_definitions_file_before_the_first_connection() {
     let fixture = rabbitmq_definitions();
     let mut child = spawn(&["--definitions", fixture.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let url = ready_line(&mut stdout);
+    let url = ready_line(&mut stdout).expect("one whole line");
     let port = url.rsplit(':').next().expect("port");
 
     // alice's password hash and her permissions on "orders" came from RabbitMQ's export.

@@ -4,11 +4,13 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fmt::Debug;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
 use amqprs::channel::Channel as AChannel;
@@ -817,24 +819,83 @@ impl Watched {
 // ---------------------------------------------------------------------------------------------
 // the rmqd binary
 
-/// The rmqd binary: `RMQD_BIN`, or built now next to this test (a no-op when up to date).
-pub fn rmqd_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("RMQD_BIN") {
-        return PathBuf::from(bin);
+/// The rmqd binary: `RMQD_BIN`, or built next to this test the first time it is asked for
+/// (cargo takes a while even when it has nothing to do, and holds a lock other tests wait on).
+pub fn rmqd_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("RMQD_BIN") {
+            return PathBuf::from(bin);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building rmqd failed");
+        // target/<profile>/deps/<this test> -> target/<profile>/rmqd
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps");
+        profile_dir.join("rmqd")
+    })
+}
+
+/// `program` without the `RMQD_*` and `RUST_LOG` variables of the environment running the
+/// tests: a developer's settings must not change what a test broker does.
+pub fn isolated(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("RMQD_") || var == "RUST_LOG" {
+            command.env_remove(var);
+        }
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building rmqd failed");
-    // target/<profile>/deps/<this test> -> target/<profile>/rmqd
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    profile_dir.join("rmqd")
+    command
+}
+
+/// The rmqd binary, [`isolated`] from the test's environment.
+pub fn rmqd_command() -> Command {
+    isolated(rmqd_binary())
+}
+
+/// The URL rmqd prints on stdout once it listens, without the newline; `None` when stdout
+/// ended first (rmqd exited before listening).
+pub fn ready_line(stdout: &mut impl BufRead) -> Option<String> {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read rmqd's stdout");
+    line.ends_with('\n').then(|| line.trim_end().to_string())
+}
+
+/// The port of a URL rmqd printed: `amqp://user:pass@127.0.0.1:PORT`.
+#[track_caller]
+pub fn port_of(url: &str) -> u16 {
+    url.trim_end()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the URL {url:?} does not end with a port"))
+}
+
+/// How `child` exited, if it did within `limit`.
+pub fn exited_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How `child` exited after `what`, failing the test if it still runs after [`WAIT`].
+#[track_caller]
+pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    exited_within(child, WAIT).unwrap_or_else(|| panic!("rmqd did not exit after {what}"))
 }
 
 /// One ctl command over the admin socket; returns the JSON response.
