@@ -750,7 +750,15 @@ pub struct Watched {
 }
 
 pub async fn watched_channel(broker: &TestBroker) -> Watched {
-    let conn = amqprs_connect(broker).await;
+    watched_channel_as(broker, "guest", "guest").await
+}
+
+/// [`watched_channel`] logged in as `user` in the broker's vhost.
+pub async fn watched_channel_as(broker: &TestBroker, user: &str, pass: &str) -> Watched {
+    let args = amqprs_args(broker, user, pass, &vhost(broker));
+    let conn = within("amqprs connection", AConnection::open(&args))
+        .await
+        .unwrap_or_else(|e| panic!("{user} connects to the broker: {e}"));
     let (recorder, notices) = Recorder::new();
     conn.register_callback(recorder.clone())
         .await
