@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Event, Notice, Recorder, WAIT, amqp_error, assert_closed_with, connect_url, consume, ctl,
+    Event, Notice, Recorder, WAIT, amqp_error, assert_closed_with, connect_url, consume, ctl_ok,
     declare_queue, get_body, next_notice, open_channel, passive_declare, publish, rmqd_command,
     wait_exit, within,
 };
@@ -57,7 +57,11 @@ impl Daemon {
     }
 
     fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+        self.url_as("guest", "guest", "/")
+    }
+
+    fn url_as(&self, user: &str, pass: &str, vhost: &str) -> String {
+        rmqd_broker::amqp_url("127.0.0.1", self.port, user, pass, vhost)
     }
 
     async fn connect(&self) -> (Connection, Channel) {
@@ -603,9 +607,9 @@ async fn a_deleted_vhost_stays_deleted_after_a_restart() {
     let socket = dir.path().join("rmqd.sock");
     let grant = r#"{"command":"set_permissions","vhost":"tenant","args":["guest",".*",".*",".*"]}"#;
     let daemon = Daemon::start(dir.path()).await;
-    assert!(ctl(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#).contains("true"));
-    assert!(ctl(&socket, grant).contains("true"));
-    let tenant_url = format!("amqp://guest:guest@127.0.0.1:{}/tenant", daemon.port);
+    ctl_ok(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#);
+    ctl_ok(&socket, grant);
+    let tenant_url = daemon.url_as("guest", "guest", "tenant");
     let conn = connect_url(&tenant_url)
         .await
         .expect("connects to the new vhost");
@@ -615,22 +619,22 @@ async fn a_deleted_vhost_stays_deleted_after_a_restart() {
         .expect("confirm.select");
     declare_durable(&ch).await;
     publish_confirmed(&ch, (0..3u64).map(|n| n.to_be_bytes().to_vec())).await;
-    assert!(ctl(&socket, r#"{"command":"delete_vhost","args":["tenant"]}"#).contains("true"));
+    ctl_ok(&socket, r#"{"command":"delete_vhost","args":["tenant"]}"#);
     daemon.kill_9();
 
     let daemon = Daemon::start(dir.path()).await;
-    let tenant_url = format!("amqp://guest:guest@127.0.0.1:{}/tenant", daemon.port);
+    let tenant_url = daemon.url_as("guest", "guest", "tenant");
     let refused = connect_url(&tenant_url)
         .await
         .expect_err("the vhost is gone");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
     // Recreated under the same name, it starts empty and without permissions.
-    assert!(ctl(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#).contains("true"));
+    ctl_ok(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#);
     let refused = connect_url(&tenant_url)
         .await
         .expect_err("no permissions carried over");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
-    assert!(ctl(&socket, grant).contains("true"));
+    ctl_ok(&socket, grant);
     let conn = connect_url(&tenant_url).await.expect("connects");
     let ch = open_channel(&conn).await;
     let gone = passive_declare(&ch, QUEUE)
@@ -651,16 +655,16 @@ async fn users_permissions_and_policies_survive_kill_9() {
         r#"{"command":"delete_user","args":["bob"]}"#,
         r#"{"command":"set_policy","args":["short-lived","^alice\\.tmp","{\"message-ttl\":100}"]}"#,
     ] {
-        assert!(ctl(&socket, request).contains("\"ok\":true"), "{request}");
+        ctl_ok(&socket, request);
     }
     daemon.kill_9();
 
     let daemon = Daemon::start(dir.path()).await;
-    let bob = format!("amqp://bob:bob-secret@127.0.0.1:{}/%2f", daemon.port);
+    let bob = daemon.url_as("bob", "bob-secret", "/");
     let refused = connect_url(&bob).await.expect_err("bob stays deleted");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(403));
 
-    let alice = format!("amqp://alice:alice-secret@127.0.0.1:{}/%2f", daemon.port);
+    let alice = daemon.url_as("alice", "alice-secret", "/");
     let conn = connect_url(&alice)
         .await
         .expect("alice logs in after the restart");

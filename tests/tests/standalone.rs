@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    WAIT, amqp_error, connect_url, ctl, isolated, open_channel, passive_declare, port_of,
+    WAIT, amqp_error, connect_url, ctl, ctl_ok, isolated, open_channel, passive_declare, port_of,
     ready_line, rmqd_binary, rmqd_command, wait_exit,
 };
 use lapin::options::QueueDeclareOptions;
@@ -126,27 +126,21 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     let mut child = spawn(&["--ctl-socket", socket.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
     let url = ready_line(&mut stdout).expect("one whole line");
-    let vhost_url = format!("{url}/tenant-a");
+    let vhost_url = rmqd_broker::amqp_url("127.0.0.1", port_of(&url), "guest", "guest", "tenant-a");
 
     let refused = connect_url(&vhost_url)
         .await
         .expect_err("no such vhost yet");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
 
-    assert_eq!(
-        ctl(&socket, r#"{"command":"add_vhost","args":["tenant-a"]}"#),
-        "{\"ok\":true}\n"
-    );
+    ctl_ok(&socket, r#"{"command":"add_vhost","args":["tenant-a"]}"#);
     let denied = connect_url(&vhost_url)
         .await
         .expect_err("no permissions yet");
     assert_eq!(amqp_error(&denied).map(|(code, _)| code), Some(530));
-    assert_eq!(
-        ctl(
-            &socket,
-            r#"{"command":"set_permissions","vhost":"tenant-a","args":["guest",".*",".*",".*"]}"#
-        ),
-        "{\"ok\":true}\n"
+    ctl_ok(
+        &socket,
+        r#"{"command":"set_permissions","vhost":"tenant-a","args":["guest",".*",".*",".*"]}"#,
     );
     let conn = connect_url(&vhost_url)
         .await
@@ -160,10 +154,7 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     .await
     .expect("declare");
 
-    assert_eq!(
-        ctl(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#),
-        "{\"ok\":true}\n"
-    );
+    ctl_ok(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#);
     let deadline = Instant::now() + WAIT;
     while conn.status().connected() {
         assert!(
@@ -194,14 +185,18 @@ async fn loads_a_rabbitmq_definitions_file_before_the_first_connection() {
     let mut child = spawn(&["--definitions", fixture.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
     let url = ready_line(&mut stdout).expect("one whole line");
-    let port = url.rsplit(':').next().expect("port");
+    let alice = rmqd_broker::amqp_url(
+        "127.0.0.1",
+        port_of(&url),
+        "alice",
+        "alice-secret",
+        "orders",
+    );
 
     // alice's password hash and her permissions on "orders" came from RabbitMQ's export.
-    let conn = connect_url(&format!(
-        "amqp://alice:alice-secret@127.0.0.1:{port}/orders"
-    ))
-    .await
-    .expect("alice logs in with the password she had on RabbitMQ");
+    let conn = connect_url(&alice)
+        .await
+        .expect("alice logs in with the password she had on RabbitMQ");
     let ch = open_channel(&conn).await;
     passive_declare(&ch, "orders.created")
         .await

@@ -918,3 +918,14 @@ pub fn ctl(socket: &Path, request: &str) -> String {
         .expect("response");
     response
 }
+
+/// A ctl request that must succeed: its reply starts `{"ok":true`. Returns the reply.
+#[track_caller]
+pub fn ctl_ok(socket: &Path, request: &str) -> String {
+    let reply = ctl(socket, request);
+    assert!(
+        reply.starts_with(r#"{"ok":true"#),
+        "{request} was refused: {reply}"
+    );
+    reply
+}
