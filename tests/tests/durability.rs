@@ -179,6 +179,18 @@ struct Ledger {
     acked: BTreeSet<u64>,
 }
 
+impl Ledger {
+    /// Confirmed messages whose ack was never sent, missing from `present`: what the broker
+    /// lost.
+    fn lost(&self, present: &BTreeSet<u64>) -> Vec<u64> {
+        self.confirmed
+            .difference(&self.ack_sent)
+            .filter(|n| !present.contains(n))
+            .copied()
+            .collect()
+    }
+}
+
 /// Publishes sequence numbers with confirms until the connection dies.
 async fn publish_until_killed(ch: Channel, from: u64, ledger: Arc<Mutex<Ledger>>) {
     within(
@@ -266,11 +278,7 @@ async fn confirmed_messages_survive_kill_9_and_acked_ones_do_not_return() {
                 "round {round}: out of order: {ids:?}"
             );
             let ids: BTreeSet<u64> = ids.into_iter().collect();
-            let lost: Vec<_> = l
-                .confirmed
-                .difference(&l.ack_sent)
-                .filter(|n| !ids.contains(n))
-                .collect();
+            let lost = l.lost(&ids);
             assert!(
                 lost.is_empty(),
                 "round {round}: confirmed messages lost: {lost:?}"
@@ -305,11 +313,7 @@ async fn confirmed_messages_survive_kill_9_and_acked_ones_do_not_return() {
     let present: BTreeSet<u64> = take_all(&ch).await.into_iter().map(|(n, _)| n).collect();
     let l = ledger.lock().unwrap();
     assert!(l.confirmed.len() > 100, "too few messages to mean anything");
-    let lost: Vec<_> = l
-        .confirmed
-        .difference(&l.ack_sent)
-        .filter(|n| !present.contains(n))
-        .collect();
+    let lost = l.lost(&present);
     assert!(
         lost.is_empty(),
         "confirmed messages lost after the last kill: {lost:?}"
