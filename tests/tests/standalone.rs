@@ -5,13 +5,12 @@
 mod common;
 
 use std::io::{BufReader, Read};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
     WAIT, amqp_error, connect_url, ctl, ctl_ok, isolated, open_channel, passive_declare, port_of,
-    ready_line, rmqd_binary, rmqd_command, wait_exit,
+    rabbitmq_fixture, ready_line, rmqd_binary, rmqd_command, wait_exit,
 };
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
@@ -173,15 +172,9 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     assert!(!socket.exists(), "the socket file is removed on exit");
 }
 
-/// Exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8.
-fn rabbitmq_definitions() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json")
-}
-
 #[tokio::test]
 async fn loads_a_rabbitmq_definitions_file_before_the_first_connection() {
-    let fixture = rabbitmq_definitions();
+    let fixture = rabbitmq_fixture();
     let mut child = spawn(&["--definitions", fixture.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
     let url = ready_line(&mut stdout).expect("one whole line");

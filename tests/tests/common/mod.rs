@@ -52,6 +52,12 @@ pub fn url_for(broker: &TestBroker, user: &str, pass: &str, vhost: &str) -> Stri
     rmqd_broker::amqp_url("127.0.0.1", broker.port(), user, pass, vhost)
 }
 
+/// Definitions exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8.
+pub fn rabbitmq_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json")
+}
+
 // ---------------------------------------------------------------------------------------------
 // lapin
 
