@@ -168,9 +168,16 @@ async fn the_environment_overrides_the_file_and_flags_override_both() {
              default_user = file-user\ndefault_pass = file-pass\n"
         ),
     );
+    let flag_port = free_port().to_string();
     let mut daemon = Daemon::start(
         &config,
-        &["--ephemeral", "--port", "0", "--default-pass", "flag-pass"],
+        &[
+            "--ephemeral",
+            "--port",
+            &flag_port,
+            "--default-pass",
+            "flag-pass",
+        ],
         &[
             ("RMQD_DEFAULT_USER", "env-user"),
             ("RMQD_DEFAULT_PASS", "env-pass"),
@@ -182,7 +189,7 @@ async fn the_environment_overrides_the_file_and_flags_override_both() {
         url.starts_with(prefix),
         "the environment's user, the flag's password, shown as it was typed: {url}"
     );
-    assert_ne!(url, format!("{prefix}{taken_port}"), "--port over the file");
+    assert_eq!(url, format!("{prefix}{flag_port}"), "--port over the file");
     let conn = connect_url(&url).await.expect("the resolved user logs in");
     open_channel(&conn).await;
 }
@@ -216,6 +223,8 @@ fn an_unknown_key_stops_rmqd_before_it_listens() {
         .output()
         .expect("rmqd runs");
     assert!(!missing.status.success(), "a named file must exist");
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(stderr.contains("/nonexistent/rmqd.conf"), "{stderr}");
 }
 
 #[tokio::test]
