@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use amqprs::BasicProperties as AProps;
 use amqprs::channel::{BasicGetArguments, BasicPublishArguments, QueueDeclareArguments};
 use amqprs::connection::{Connection as AConnection, OpenConnectionArguments};
-use common::{WAIT, amqp_error, connect_url, passive_declare, rabbitmq_fixture, within};
+use common::{
+    WAIT, amqp_error, connect_url, passive_declare, rabbitmq_fixture, watched_url, within,
+};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use rmqd::EmbeddedBroker;
@@ -93,31 +95,23 @@ async fn isolated_vhosts_do_not_see_each_others_queues() {
 async fn dropping_an_isolated_vhost_closes_its_connections_and_deletes_it() {
     let broker = EmbeddedBroker::start().await.expect("broker starts");
     let vhost = broker.isolated_vhost();
+    let name = vhost.name().to_string();
     let url = vhost.amqp_url().to_string();
-    let conn = connect_url(&url)
-        .await
-        .expect("lapin connects to the embedded broker");
-    let ch = conn.create_channel().await.expect("channel");
-    ch.queue_declare(
-        "q".into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    let mut client = watched_url(&url).await;
+    client.declare_queue("q").await;
 
     drop(vhost);
-    let deadline = Instant::now() + WAIT;
-    while conn.status().connected() {
-        assert!(Instant::now() < deadline, "the connection stayed open");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let again = connect_url(&url).await;
-    assert!(
-        again.is_err(),
-        "the deleted vhost still accepts connections"
-    );
-    assert!(broker.broker().vhost(b"isolated-1").is_none());
+    client
+        .expect_connection_close(
+            320,
+            &format!("CONNECTION_FORCED - vhost '{name}' is deleted"),
+        )
+        .await;
+    let again = connect_url(&url)
+        .await
+        .expect_err("the deleted vhost still accepts connections");
+    assert_eq!(amqp_error(&again).map(|(code, _)| code), Some(530));
+    assert!(broker.broker().vhost(name.as_bytes()).is_none());
 }
 
 #[tokio::test]

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     WAIT, amqp_error, connect_url, ctl, ctl_ok, isolated, open_channel, passive_declare, port_of,
-    rabbitmq_fixture, ready_line, rmqd_binary, rmqd_command, wait_exit,
+    rabbitmq_fixture, ready_line, rmqd_binary, rmqd_command, wait_exit, watched_url,
 };
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
 
 /// `rmqd --port 0 --ephemeral` on loopback, quiet.
 fn ephemeral() -> Command {
@@ -141,27 +139,13 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
         &socket,
         r#"{"command":"set_permissions","vhost":"tenant-a","args":["guest",".*",".*",".*"]}"#,
     );
-    let conn = connect_url(&vhost_url)
-        .await
-        .expect("connects to the new vhost");
-    let ch = open_channel(&conn).await;
-    ch.queue_declare(
-        "q".into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    let mut client = watched_url(&vhost_url).await;
+    client.declare_queue("q").await;
 
     ctl_ok(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#);
-    let deadline = Instant::now() + WAIT;
-    while conn.status().connected() {
-        assert!(
-            Instant::now() < deadline,
-            "the connection outlived its vhost"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    client
+        .expect_connection_close(320, "CONNECTION_FORCED - vhost 'tenant-a' is deleted")
+        .await;
     assert!(
         ctl(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#)
             .contains("does not exist")

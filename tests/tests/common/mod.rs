@@ -761,10 +761,19 @@ pub async fn watched_channel(broker: &TestBroker) -> Watched {
 
 /// [`watched_channel`] logged in as `user` in the broker's vhost.
 pub async fn watched_channel_as(broker: &TestBroker, user: &str, pass: &str) -> Watched {
-    let args = amqprs_args(broker, user, pass, &vhost(broker));
+    watched(amqprs_args(broker, user, pass, &vhost(broker))).await
+}
+
+/// [`watched_channel`] on the broker, vhost and user `url` names (a broker that is not a
+/// [`TestBroker`]: an `rmqd` subprocess, an `EmbeddedBroker`).
+pub async fn watched_url(url: &str) -> Watched {
+    watched(OpenConnectionArguments::try_from(url).expect("amqprs parses the URL")).await
+}
+
+async fn watched(args: OpenConnectionArguments) -> Watched {
     let conn = within("amqprs connection", AConnection::open(&args))
         .await
-        .unwrap_or_else(|e| panic!("{user} connects to the broker: {e}"));
+        .unwrap_or_else(|e| panic!("amqprs connects to the broker: {e}"));
     let (recorder, notices) = Recorder::new();
     conn.register_callback(recorder.clone())
         .await
