@@ -405,7 +405,7 @@ async fn wrong_protocol_header_is_answered_with_supported_header() {
 async fn login_failure_without_capability_closes_socket_without_a_frame() {
     let broker = TestBroker::start();
     let mut raw = Raw::connect(&broker).await;
-    raw.start("guest", "wrong", false).await;
+    raw.start("guest", "wrong", &[]).await;
     let rest = raw
         .read_to_close(Duration::from_secs(10))
         .await

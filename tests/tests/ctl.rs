@@ -9,27 +9,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use amqprs::connection::{Connection as AConnection, OpenConnectionArguments};
 use common::{
     Notice, Recorder, WAIT, confirm_channel, connect_url, consume, consume_acked, declare_exchange,
-    declare_queue, get_body, next_notice, open_channel, publish, rmqd_binary, within,
+    declare_queue, get_body, next_notice, open_channel, port_of, publish, ready_line, rmqd_command,
+    within,
 };
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, QueueBindOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use rmqd_broker::admin::node_name;
 use rmqd_broker::definitions::Definitions;
-
-/// The binary, built once for the whole file.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(rmqd_binary)
-}
 
 /// A running `rmqd --ephemeral` with its ctl socket in a temp dir. Stops when dropped, or
 /// when the test process ends (its stdin closes).
@@ -52,7 +47,7 @@ impl Rmqd {
     fn start() -> Rmqd {
         let dir = tempfile::tempdir().expect("temp dir");
         let socket = dir.path().join("ctl.sock");
-        let mut child = Command::new(binary())
+        let mut child = rmqd_command()
             .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
             .args(["--log-level", "error", "--ctl-socket"])
             .arg(&socket)
@@ -60,16 +55,9 @@ impl Rmqd {
             .stdout(Stdio::piped())
             .spawn()
             .expect("rmqd starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("piped"))
-            .read_line(&mut line)
+        let url = ready_line(&mut BufReader::new(child.stdout.take().expect("piped")))
             .expect("the ready line");
-        let port = line
-            .trim_end()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in the ready line {line:?}"));
+        let port = port_of(&url);
         Rmqd {
             child,
             socket,
@@ -120,7 +108,7 @@ impl Drop for Rmqd {
 }
 
 fn ctl_at(socket: &Path, args: &[&str], input: Option<&str>) -> Out {
-    let mut child = Command::new(binary())
+    let mut child = rmqd_command()
         .arg("ctl")
         .args(args)
         .env("RMQD_CTL_SOCKET", socket)
@@ -296,7 +284,7 @@ fn await_startup_waits_for_a_daemon_that_is_still_starting() {
         std::thread::spawn(move || ctl_at(&socket, &["await_startup", "-t", "10"], None))
     };
     std::thread::sleep(Duration::from_millis(200));
-    let mut child = Command::new(binary())
+    let mut child = rmqd_command()
         .args([
             "--port",
             "0",
@@ -621,12 +609,19 @@ async fn queues_are_listed_with_their_counts_and_arguments() {
         "[\n{\"name\":\"capped\",\"arguments\":[[\"x-dead-letter-exchange\",\"longstr\",\"dlx\"],\
          [\"x-max-length\",\"signedint\",10]]}\n,{\"name\":\"jobs\",\"arguments\":[]}\n]\n"
     );
+    let memory = rmqd.ok(&["-s", "list_queues", "-p", &vhost, "name,memory"]);
+    let rows: Vec<(&str, u64)> = memory
+        .lines()
+        .map(|line| {
+            line.split_once('\t')
+                .and_then(|(name, bytes)| Some((name, bytes.parse().ok()?)))
+                .unwrap_or_else(|| panic!("not <name>\\t<bytes>: {line:?}"))
+        })
+        .collect();
     assert_eq!(
-        rmqd.ok(&["-s", "list_queues", "-p", &vhost, "name,memory"])
-            .lines()
-            .count(),
-        2,
-        "comma-separated columns, no banner or header"
+        rows.iter().map(|(name, _)| *name).collect::<Vec<_>>(),
+        ["capped", "jobs"],
+        "comma-separated columns, no banner or header: {memory:?}"
     );
     assert_eq!(
         rmqd.ok(&["list_queues", "-p", "no-such-vhost"]),
@@ -799,11 +794,12 @@ async fn exchanges_and_bindings_are_listed_with_the_default_exchanges_bindings()
             "json",
             "source_name",
             "arguments"
-        ])
-        .lines()
-        .last()
-        .map(String::from),
-        Some("]".to_string())
+        ]),
+        "[\n{\"source_name\":\"\",\"arguments\":[]}\n\
+         ,{\"source_name\":\"logs\",\"arguments\":[]}\n\
+         ,{\"source_name\":\"logs\",\"arguments\":[]}\n\
+         ,{\"source_name\":\"matched\",\"arguments\":\
+         [[\"level\",\"longstr\",\"error\"],[\"x-match\",\"longstr\",\"all\"]]}\n]\n"
     );
     drop(conn);
 }

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{
-    Event, Notice, Recorder, WAIT, amqp_error, assert_closed_with, connect_url, consume, ctl,
-    declare_queue, get_body, next_notice, open_channel, passive_declare, publish, rmqd_binary,
-    within,
+    Event, Notice, Recorder, WAIT, amqp_error, assert_closed_with, connect_url, consume, ctl_ok,
+    declare_queue, get_body, next_notice, open_channel, passive_declare, publish, rmqd_command,
+    wait_exit, within,
 };
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
@@ -37,7 +37,7 @@ impl Daemon {
 
     async fn start_with(data_dir: &Path, extra: &[&str]) -> Daemon {
         let port = free_port();
-        let child = Command::new(rmqd_binary())
+        let child = rmqd_command()
             .args(["--bind", "127.0.0.1", "--log-level", "warn", "--port"])
             .arg(port.to_string())
             .arg("--data-dir")
@@ -57,7 +57,11 @@ impl Daemon {
     }
 
     fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+        self.url_as("guest", "guest", "/")
+    }
+
+    fn url_as(&self, user: &str, pass: &str, vhost: &str) -> String {
+        rmqd_broker::amqp_url("127.0.0.1", self.port, user, pass, vhost)
     }
 
     async fn connect(&self) -> (Connection, Channel) {
@@ -77,14 +81,7 @@ impl Daemon {
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "rmqd did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_exit(&mut self.child, "SIGTERM")
     }
 }
 
@@ -182,6 +179,18 @@ struct Ledger {
     acked: BTreeSet<u64>,
 }
 
+impl Ledger {
+    /// Confirmed messages whose ack was never sent, missing from `present`: what the broker
+    /// lost.
+    fn lost(&self, present: &BTreeSet<u64>) -> Vec<u64> {
+        self.confirmed
+            .difference(&self.ack_sent)
+            .filter(|n| !present.contains(n))
+            .copied()
+            .collect()
+    }
+}
+
 /// Publishes sequence numbers with confirms until the connection dies.
 async fn publish_until_killed(ch: Channel, from: u64, ledger: Arc<Mutex<Ledger>>) {
     within(
@@ -269,11 +278,7 @@ async fn confirmed_messages_survive_kill_9_and_acked_ones_do_not_return() {
                 "round {round}: out of order: {ids:?}"
             );
             let ids: BTreeSet<u64> = ids.into_iter().collect();
-            let lost: Vec<_> = l
-                .confirmed
-                .difference(&l.ack_sent)
-                .filter(|n| !ids.contains(n))
-                .collect();
+            let lost = l.lost(&ids);
             assert!(
                 lost.is_empty(),
                 "round {round}: confirmed messages lost: {lost:?}"
@@ -308,11 +313,7 @@ async fn confirmed_messages_survive_kill_9_and_acked_ones_do_not_return() {
     let present: BTreeSet<u64> = take_all(&ch).await.into_iter().map(|(n, _)| n).collect();
     let l = ledger.lock().unwrap();
     assert!(l.confirmed.len() > 100, "too few messages to mean anything");
-    let lost: Vec<_> = l
-        .confirmed
-        .difference(&l.ack_sent)
-        .filter(|n| !present.contains(n))
-        .collect();
+    let lost = l.lost(&present);
     assert!(
         lost.is_empty(),
         "confirmed messages lost after the last kill: {lost:?}"
@@ -610,9 +611,9 @@ async fn a_deleted_vhost_stays_deleted_after_a_restart() {
     let socket = dir.path().join("rmqd.sock");
     let grant = r#"{"command":"set_permissions","vhost":"tenant","args":["guest",".*",".*",".*"]}"#;
     let daemon = Daemon::start(dir.path()).await;
-    assert!(ctl(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#).contains("true"));
-    assert!(ctl(&socket, grant).contains("true"));
-    let tenant_url = format!("amqp://guest:guest@127.0.0.1:{}/tenant", daemon.port);
+    ctl_ok(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#);
+    ctl_ok(&socket, grant);
+    let tenant_url = daemon.url_as("guest", "guest", "tenant");
     let conn = connect_url(&tenant_url)
         .await
         .expect("connects to the new vhost");
@@ -622,22 +623,22 @@ async fn a_deleted_vhost_stays_deleted_after_a_restart() {
         .expect("confirm.select");
     declare_durable(&ch).await;
     publish_confirmed(&ch, (0..3u64).map(|n| n.to_be_bytes().to_vec())).await;
-    assert!(ctl(&socket, r#"{"command":"delete_vhost","args":["tenant"]}"#).contains("true"));
+    ctl_ok(&socket, r#"{"command":"delete_vhost","args":["tenant"]}"#);
     daemon.kill_9();
 
     let daemon = Daemon::start(dir.path()).await;
-    let tenant_url = format!("amqp://guest:guest@127.0.0.1:{}/tenant", daemon.port);
+    let tenant_url = daemon.url_as("guest", "guest", "tenant");
     let refused = connect_url(&tenant_url)
         .await
         .expect_err("the vhost is gone");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
     // Recreated under the same name, it starts empty and without permissions.
-    assert!(ctl(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#).contains("true"));
+    ctl_ok(&socket, r#"{"command":"add_vhost","args":["tenant"]}"#);
     let refused = connect_url(&tenant_url)
         .await
         .expect_err("no permissions carried over");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
-    assert!(ctl(&socket, grant).contains("true"));
+    ctl_ok(&socket, grant);
     let conn = connect_url(&tenant_url).await.expect("connects");
     let ch = open_channel(&conn).await;
     let gone = passive_declare(&ch, QUEUE)
@@ -658,16 +659,16 @@ async fn users_permissions_and_policies_survive_kill_9() {
         r#"{"command":"delete_user","args":["bob"]}"#,
         r#"{"command":"set_policy","args":["short-lived","^alice\\.tmp","{\"message-ttl\":100}"]}"#,
     ] {
-        assert!(ctl(&socket, request).contains("\"ok\":true"), "{request}");
+        ctl_ok(&socket, request);
     }
     daemon.kill_9();
 
     let daemon = Daemon::start(dir.path()).await;
-    let bob = format!("amqp://bob:bob-secret@127.0.0.1:{}/%2f", daemon.port);
+    let bob = daemon.url_as("bob", "bob-secret", "/");
     let refused = connect_url(&bob).await.expect_err("bob stays deleted");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(403));
 
-    let alice = format!("amqp://alice:alice-secret@127.0.0.1:{}/%2f", daemon.port);
+    let alice = daemon.url_as("alice", "alice-secret", "/");
     let conn = connect_url(&alice)
         .await
         .expect("alice logs in after the restart");

@@ -8,19 +8,12 @@ use std::time::{Duration, Instant};
 use amqprs::BasicProperties as AProps;
 use amqprs::channel::{BasicGetArguments, BasicPublishArguments, QueueDeclareArguments};
 use amqprs::connection::{Connection as AConnection, OpenConnectionArguments};
-use common::{WAIT, amqp_error, passive_declare, within};
+use common::{
+    WAIT, amqp_error, connect_url, passive_declare, rabbitmq_fixture, watched_url, within,
+};
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
 use rmqd::EmbeddedBroker;
-
-async fn lapin_connect(url: &str) -> Connection {
-    within("lapin connection", async {
-        Connection::connect(url, ConnectionProperties::default()).await
-    })
-    .await
-    .expect("lapin connects to the embedded broker")
-}
 
 async fn amqprs_connect(url: &str) -> AConnection {
     let args = OpenConnectionArguments::try_from(url).expect("amqprs parses the broker's URL");
@@ -74,7 +67,9 @@ async fn isolated_vhosts_do_not_see_each_others_queues() {
     let second = broker.isolated_vhost();
     assert_ne!(first.name(), second.name());
 
-    let a = lapin_connect(first.amqp_url()).await;
+    let a = connect_url(first.amqp_url())
+        .await
+        .expect("lapin connects to the embedded broker");
     let ch_a = a.create_channel().await.expect("channel");
     ch_a.queue_declare(
         "shared-name".into(),
@@ -84,7 +79,9 @@ async fn isolated_vhosts_do_not_see_each_others_queues() {
     .await
     .expect("declare in the first vhost");
 
-    let b = lapin_connect(second.amqp_url()).await;
+    let b = connect_url(second.amqp_url())
+        .await
+        .expect("lapin connects to the embedded broker");
     let ch_b = b.create_channel().await.expect("channel");
     let err = passive_declare(&ch_b, "shared-name")
         .await
@@ -98,29 +95,23 @@ async fn isolated_vhosts_do_not_see_each_others_queues() {
 async fn dropping_an_isolated_vhost_closes_its_connections_and_deletes_it() {
     let broker = EmbeddedBroker::start().await.expect("broker starts");
     let vhost = broker.isolated_vhost();
+    let name = vhost.name().to_string();
     let url = vhost.amqp_url().to_string();
-    let conn = lapin_connect(&url).await;
-    let ch = conn.create_channel().await.expect("channel");
-    ch.queue_declare(
-        "q".into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    let mut client = watched_url(&url).await;
+    client.declare_queue("q").await;
 
     drop(vhost);
-    let deadline = Instant::now() + WAIT;
-    while conn.status().connected() {
-        assert!(Instant::now() < deadline, "the connection stayed open");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let again = Connection::connect(&url, ConnectionProperties::default()).await;
-    assert!(
-        again.is_err(),
-        "the deleted vhost still accepts connections"
-    );
-    assert!(broker.broker().vhost(b"isolated-1").is_none());
+    client
+        .expect_connection_close(
+            320,
+            &format!("CONNECTION_FORCED - vhost '{name}' is deleted"),
+        )
+        .await;
+    let again = connect_url(&url)
+        .await
+        .expect_err("the deleted vhost still accepts connections");
+    assert_eq!(amqp_error(&again).map(|(code, _)| code), Some(530));
+    assert!(broker.broker().vhost(name.as_bytes()).is_none());
 }
 
 #[tokio::test]
@@ -149,10 +140,12 @@ async fn builder_adds_users_and_vhosts() {
         .await
         .expect("broker starts");
     let url = rmqd::amqp_url("127.0.0.1", broker.port(), "app", "s3cret/:@", "orders");
-    let conn = lapin_connect(&url).await;
+    let conn = connect_url(&url)
+        .await
+        .expect("lapin connects to the embedded broker");
     assert!(conn.status().connected());
     let wrong = rmqd::amqp_url("127.0.0.1", broker.port(), "app", "nope", "orders");
-    let err = Connection::connect(&wrong, ConnectionProperties::default())
+    let err = connect_url(&wrong)
         .await
         .expect_err("a wrong password is refused");
     assert_eq!(amqp_error(&err).map(|(code, _)| code), Some(403));
@@ -169,15 +162,16 @@ fn a_blocking_start_serves_clients_on_other_runtimes() {
         .build()
         .expect("client runtime");
     client.block_on(async {
-        let conn = lapin_connect(&broker.amqp_url()).await;
+        let conn = connect_url(&broker.amqp_url())
+            .await
+            .expect("lapin connects to the embedded broker");
         assert!(conn.status().connected());
     });
 }
 
 #[tokio::test]
 async fn builder_preloads_rabbitmq_definitions() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json");
+    let fixture = rabbitmq_fixture();
     let broker = EmbeddedBroker::builder()
         .definitions_file(&fixture)
         .start()
@@ -190,7 +184,9 @@ async fn builder_preloads_rabbitmq_definitions() {
         "alice-secret",
         "orders",
     );
-    let conn = lapin_connect(&url).await;
+    let conn = connect_url(&url)
+        .await
+        .expect("lapin connects to the embedded broker");
     let ch = conn.create_channel().await.expect("channel");
     passive_declare(&ch, "orders.dead")
         .await

@@ -11,7 +11,6 @@ mod common;
 
 use amqprs::BasicProperties as AProps;
 use amqprs::channel::ConfirmSelectArguments;
-use amqprs::connection::Connection as AConnection;
 use lapin::options::{
     BasicGetOptions, ExchangeBindOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
     QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
@@ -217,27 +216,14 @@ impl Client {
 /// An amqprs channel in confirm mode for `user`: a publish shows up as an ack, or as the
 /// channel.close that refused it.
 async fn publisher(broker: &TestBroker, user: &str) -> Watched {
-    let args = amqprs_args(broker, user, PASSWORD, "/");
-    let conn = within("amqprs connection", AConnection::open(&args))
-        .await
-        .expect("the user may open /");
-    let (recorder, notices) = Recorder::new();
-    conn.register_callback(recorder.clone())
-        .await
-        .expect("connection callback");
-    let ch = within("channel.open-ok", conn.open_channel(None))
-        .await
-        .expect("channel.open");
-    ch.register_callback(recorder)
-        .await
-        .expect("channel callback");
+    let w = watched_channel_as(broker, user, PASSWORD).await;
     within(
         "confirm.select-ok",
-        ch.confirm_select(ConfirmSelectArguments::default()),
+        w.ch.confirm_select(ConfirmSelectArguments::default()),
     )
     .await
     .expect("confirm.select");
-    Watched { conn, ch, notices }
+    w
 }
 
 async fn expect_ack(w: &mut Watched, tag: u64) {

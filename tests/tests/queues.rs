@@ -13,13 +13,6 @@ use lapin::{BasicProperties, Channel, ExchangeKind};
 
 use common::*;
 
-fn passive() -> QueueDeclareOptions {
-    QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    }
-}
-
 async fn declare_with(
     ch: &Channel,
     name: &str,
@@ -31,10 +24,6 @@ async fn declare_with(
         ch.queue_declare(name.into(), options, args),
     )
     .await
-}
-
-async fn passive_declare(ch: &Channel, name: &str) -> lapin::Result<lapin::Queue> {
-    declare_with(ch, name, passive(), FieldTable::default()).await
 }
 
 fn ttl_args(ms: i32) -> FieldTable {

@@ -4,18 +4,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::io::{BufReader, Read};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{WAIT, amqp_error, connect_url, ctl, open_channel, passive_declare, rmqd_binary};
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
+use common::{
+    WAIT, amqp_error, connect_url, ctl, ctl_ok, isolated, open_channel, passive_declare, port_of,
+    rabbitmq_fixture, ready_line, rmqd_binary, rmqd_command, wait_exit, watched_url,
+};
 
 /// `rmqd --port 0 --ephemeral` on loopback, quiet.
 fn ephemeral() -> Command {
-    let mut command = Command::new(rmqd_binary());
+    let mut command = rmqd_command();
     command
         .args(["--port", "0", "--ephemeral", "--bind", "127.0.0.1"])
         .args(["--log-level", "warn"]);
@@ -32,29 +32,11 @@ fn spawn(extra: &[&str]) -> Child {
         .expect("rmqd starts")
 }
 
-fn ready_line(stdout: &mut BufReader<ChildStdout>) -> String {
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read stdout");
-    assert!(line.ends_with('\n'), "one whole line: {line:?}");
-    line.trim_end().to_string()
-}
-
-fn wait_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "rmqd did not exit after {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[tokio::test]
 async fn prints_a_url_that_connects_and_stops_when_stdin_closes() {
     let mut child = spawn(&[]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let url = ready_line(&mut stdout);
+    let url = ready_line(&mut stdout).expect("one whole line");
     assert!(url.starts_with("amqp://guest:guest@127.0.0.1:"), "{url}");
 
     let conn = connect_url(&url).await.expect("the printed URL connects");
@@ -86,12 +68,7 @@ fn writes_the_ready_file_and_keeps_running_with_stdin_from_dev_null() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let url = std::fs::read_to_string(&ready).expect("ready file");
-    let port = url
-        .trim_end()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .expect("the URL ends with the port");
+    let port = port_of(&url);
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("listening when the file appears");
 
     // A daemon's stdin is /dev/null: that must not look like a starter going away.
@@ -112,7 +89,7 @@ fn exits_with_its_parent() {
         rmqd_binary().display(),
         ready.display()
     );
-    let parent = Command::new("sh")
+    let parent = isolated("sh")
         .args(["-c", &script])
         .stdout(Stdio::piped())
         .spawn()
@@ -145,53 +122,30 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     let socket = dir.path().join("ctl.sock");
     let mut child = spawn(&["--ctl-socket", socket.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let url = ready_line(&mut stdout);
-    let vhost_url = format!("{url}/tenant-a");
+    let url = ready_line(&mut stdout).expect("one whole line");
+    let vhost_url = rmqd_broker::amqp_url("127.0.0.1", port_of(&url), "guest", "guest", "tenant-a");
 
     let refused = connect_url(&vhost_url)
         .await
         .expect_err("no such vhost yet");
     assert_eq!(amqp_error(&refused).map(|(code, _)| code), Some(530));
 
-    assert_eq!(
-        ctl(&socket, r#"{"command":"add_vhost","args":["tenant-a"]}"#),
-        "{\"ok\":true}\n"
-    );
+    ctl_ok(&socket, r#"{"command":"add_vhost","args":["tenant-a"]}"#);
     let denied = connect_url(&vhost_url)
         .await
         .expect_err("no permissions yet");
     assert_eq!(amqp_error(&denied).map(|(code, _)| code), Some(530));
-    assert_eq!(
-        ctl(
-            &socket,
-            r#"{"command":"set_permissions","vhost":"tenant-a","args":["guest",".*",".*",".*"]}"#
-        ),
-        "{\"ok\":true}\n"
+    ctl_ok(
+        &socket,
+        r#"{"command":"set_permissions","vhost":"tenant-a","args":["guest",".*",".*",".*"]}"#,
     );
-    let conn = connect_url(&vhost_url)
-        .await
-        .expect("connects to the new vhost");
-    let ch = open_channel(&conn).await;
-    ch.queue_declare(
-        "q".into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare");
+    let mut client = watched_url(&vhost_url).await;
+    client.declare_queue("q").await;
 
-    assert_eq!(
-        ctl(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#),
-        "{\"ok\":true}\n"
-    );
-    let deadline = Instant::now() + WAIT;
-    while conn.status().connected() {
-        assert!(
-            Instant::now() < deadline,
-            "the connection outlived its vhost"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    ctl_ok(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#);
+    client
+        .expect_connection_close(320, "CONNECTION_FORCED - vhost 'tenant-a' is deleted")
+        .await;
     assert!(
         ctl(&socket, r#"{"command":"delete_vhost","args":["tenant-a"]}"#)
             .contains("does not exist")
@@ -202,26 +156,24 @@ async fn ctl_socket_adds_and_deletes_vhosts() {
     assert!(!socket.exists(), "the socket file is removed on exit");
 }
 
-/// Exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8.
-fn rabbitmq_definitions() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json")
-}
-
 #[tokio::test]
 async fn loads_a_rabbitmq_definitions_file_before_the_first_connection() {
-    let fixture = rabbitmq_definitions();
+    let fixture = rabbitmq_fixture();
     let mut child = spawn(&["--definitions", fixture.to_str().expect("utf-8 path")]);
     let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let url = ready_line(&mut stdout);
-    let port = url.rsplit(':').next().expect("port");
+    let url = ready_line(&mut stdout).expect("one whole line");
+    let alice = rmqd_broker::amqp_url(
+        "127.0.0.1",
+        port_of(&url),
+        "alice",
+        "alice-secret",
+        "orders",
+    );
 
     // alice's password hash and her permissions on "orders" came from RabbitMQ's export.
-    let conn = connect_url(&format!(
-        "amqp://alice:alice-secret@127.0.0.1:{port}/orders"
-    ))
-    .await
-    .expect("alice logs in with the password she had on RabbitMQ");
+    let conn = connect_url(&alice)
+        .await
+        .expect("alice logs in with the password she had on RabbitMQ");
     let ch = open_channel(&conn).await;
     passive_declare(&ch, "orders.created")
         .await

@@ -196,6 +196,22 @@ impl Client {
         );
     }
 
+    /// [`Client::open`], then channel 1 opened with `queues` declared and `qos` set on it.
+    fn open_with_qos(broker: &Arc<Broker>, queues: &[&str], qos: BasicQos) -> Client {
+        let mut client = Client::open(broker, 0);
+        client.open_channel(1);
+        for queue in queues {
+            client.declare_queue(1, queue);
+        }
+        client.send(1, qos);
+        let methods = client.methods();
+        assert!(
+            matches!(methods[..], [Method::BasicQosOk(_)]),
+            "{methods:?}"
+        );
+        client
+    }
+
     fn advance(&mut self, by: Duration) {
         self.now += by;
         self.conn.handle_timeout(self.now);
@@ -499,17 +515,14 @@ fn confirms_for_one_read_go_out_as_one_multiple_ack() {
 #[test]
 fn prefetch_one_holds_the_second_delivery_until_the_first_is_acked() {
     let broker = broker();
-    let mut client = Client::open(&broker, 0);
-    client.open_channel(1);
-    client.declare_queue(1, "q");
-    client.send(
-        1,
+    let mut client = Client::open_with_qos(
+        &broker,
+        &["q"],
         BasicQos {
             prefetch_count: 1,
             ..Default::default()
         },
     );
-    client.methods();
     client.send(
         1,
         BasicConsume {
@@ -718,19 +731,15 @@ fn memory_alarm_blocks_a_publisher_and_unblocks_it_when_the_queue_drains() {
 #[test]
 fn channel_prefetch_freed_by_one_queue_lets_another_queue_deliver() {
     let broker = broker();
-    let mut client = Client::open(&broker, 0);
-    client.open_channel(1);
-    client.declare_queue(1, "a");
-    client.declare_queue(1, "b");
-    client.send(
-        1,
+    let mut client = Client::open_with_qos(
+        &broker,
+        &["a", "b"],
         BasicQos {
             prefetch_count: 1,
             global: true,
             ..Default::default()
         },
     );
-    client.methods();
     for queue in ["a", "b"] {
         client.send(
             1,
@@ -818,11 +827,9 @@ fn listing_shows_what_the_handshake_settled_and_the_state() {
 #[test]
 fn channel_counts_are_published_once_a_batch_is_handled() {
     let broker = broker();
-    let mut client = Client::open(&broker, 0);
-    client.open_channel(1);
-    client.declare_queue(1, "q");
-    client.send(
-        1,
+    let mut client = Client::open_with_qos(
+        &broker,
+        &["q"],
         BasicQos {
             prefetch_count: 2,
             ..Default::default()

@@ -4,11 +4,13 @@
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fmt::Debug;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use amqprs::callbacks::{ChannelCallback, ConnectionCallback};
 use amqprs::channel::Channel as AChannel;
@@ -48,6 +50,12 @@ pub fn vhost(broker: &TestBroker) -> String {
 /// `amqp://user:pass@127.0.0.1:PORT/<vhost>` for `broker`, with the vhost percent-encoded.
 pub fn url_for(broker: &TestBroker, user: &str, pass: &str, vhost: &str) -> String {
     rmqd_broker::amqp_url("127.0.0.1", broker.port(), user, pass, vhost)
+}
+
+/// Definitions exported by `rabbitmqctl export_definitions` from RabbitMQ 3.10.8.
+pub fn rabbitmq_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../broker/tests/fixtures/rabbitmq-3.10.8-definitions.json")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,6 +482,8 @@ pub mod raw {
     use super::{TestBroker, WAIT, vhost};
 
     pub const METHOD: u8 = 1;
+    pub const HEADER: u8 = 2;
+    pub const BODY: u8 = 3;
     pub const HEARTBEAT: u8 = 8;
 
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,7 +550,12 @@ pub mod raw {
 
     impl Raw {
         pub async fn connect(broker: &TestBroker) -> Raw {
-            let stream = TcpStream::connect(("127.0.0.1", broker.port()))
+            Raw::connect_port(broker.port()).await
+        }
+
+        /// A connection to whatever listens on loopback `port`, such as an `rmqd` subprocess.
+        pub async fn connect_port(port: u16) -> Raw {
+            let stream = TcpStream::connect(("127.0.0.1", port))
                 .await
                 .expect("tcp connect");
             Raw {
@@ -633,16 +648,19 @@ pub mod raw {
             }
         }
 
-        /// Sends the protocol header and connection.start-ok as `user`/`pass` with PLAIN.
-        pub async fn start(&mut self, user: &str, pass: &str, auth_failure_close: bool) {
+        /// Sends the protocol header and connection.start-ok as `user`/`pass` with PLAIN,
+        /// announcing `capabilities` (none: no capabilities table at all).
+        pub async fn start(&mut self, user: &str, pass: &str, capabilities: &[&str]) {
             self.send_bytes(b"AMQP\x00\x00\x09\x01").await;
             let start = self.recv().await;
             assert_eq!(start.method(), Some((10, 10)), "connection.start");
             let mut props = Vec::new();
-            if auth_failure_close {
+            if !capabilities.is_empty() {
                 let mut caps = Vec::new();
-                shortstr(&mut caps, "authentication_failure_close");
-                caps.extend_from_slice(b"t\x01");
+                for capability in capabilities {
+                    shortstr(&mut caps, capability);
+                    caps.extend_from_slice(b"t\x01");
+                }
                 shortstr(&mut props, "capabilities");
                 props.push(b'F');
                 longstr(&mut props, &caps);
@@ -655,12 +673,10 @@ pub mod raw {
             self.send_method(0, 10, 11, &args).await;
         }
 
-        /// Completes the handshake as guest with `heartbeat`; returns connection.tune's
-        /// (channel_max, frame_max, heartbeat).
-        pub async fn open(broker: &TestBroker, heartbeat: u16) -> (Raw, (u16, u32, u16)) {
-            let mut raw = Raw::connect(broker).await;
-            raw.start("guest", "guest", true).await;
-            let tune = raw.recv().await;
+        /// After [`Raw::start`]: accepts connection.tune's limits with `heartbeat` and opens
+        /// `vhost`; returns what connection.tune proposed (channel_max, frame_max, heartbeat).
+        pub async fn tune_and_open(&mut self, vhost: &str, heartbeat: u16) -> (u16, u32, u16) {
+            let tune = self.recv().await;
             assert_eq!(tune.method(), Some((10, 30)), "connection.tune");
             let p = &tune.payload[4..];
             let proposed = (
@@ -672,14 +688,24 @@ pub mod raw {
             args.extend_from_slice(&proposed.0.to_be_bytes());
             args.extend_from_slice(&proposed.1.to_be_bytes());
             args.extend_from_slice(&heartbeat.to_be_bytes());
-            raw.send_method(0, 10, 31, &args).await;
+            self.send_method(0, 10, 31, &args).await;
             let mut args = Vec::new();
-            shortstr(&mut args, &vhost(broker));
+            shortstr(&mut args, vhost);
             shortstr(&mut args, "");
             args.push(0);
-            raw.send_method(0, 10, 40, &args).await;
-            let open_ok = raw.recv_non_heartbeat().await;
+            self.send_method(0, 10, 40, &args).await;
+            let open_ok = self.recv_non_heartbeat().await;
             assert_eq!(open_ok.method(), Some((10, 41)), "connection.open-ok");
+            proposed
+        }
+
+        /// Completes the handshake as guest with `heartbeat`; returns connection.tune's
+        /// (channel_max, frame_max, heartbeat).
+        pub async fn open(broker: &TestBroker, heartbeat: u16) -> (Raw, (u16, u32, u16)) {
+            let mut raw = Raw::connect(broker).await;
+            raw.start("guest", "guest", &["authentication_failure_close"])
+                .await;
+            let proposed = raw.tune_and_open(&vhost(broker), heartbeat).await;
             (raw, proposed)
         }
 
@@ -693,6 +719,28 @@ pub mod raw {
             args.push(0);
             longstr(&mut args, &[]);
             self.send_method(channel, 50, 10, &args).await;
+        }
+
+        /// basic.publish of `body` with no properties, its header and one body frame.
+        pub async fn publish(
+            &mut self,
+            channel: u16,
+            exchange: &str,
+            routing_key: &str,
+            body: &[u8],
+        ) {
+            let mut args = vec![0, 0];
+            shortstr(&mut args, exchange);
+            shortstr(&mut args, routing_key);
+            args.push(0);
+            self.send_method(channel, 60, 40, &args).await;
+            let mut header = Vec::new();
+            header.extend_from_slice(&60u16.to_be_bytes());
+            header.extend_from_slice(&0u16.to_be_bytes());
+            header.extend_from_slice(&(body.len() as u64).to_be_bytes());
+            header.extend_from_slice(&0u16.to_be_bytes());
+            self.send_frame(HEADER, channel, &header).await;
+            self.send_frame(BODY, channel, body).await;
         }
     }
 }
@@ -708,7 +756,24 @@ pub struct Watched {
 }
 
 pub async fn watched_channel(broker: &TestBroker) -> Watched {
-    let conn = amqprs_connect(broker).await;
+    watched_channel_as(broker, "guest", "guest").await
+}
+
+/// [`watched_channel`] logged in as `user` in the broker's vhost.
+pub async fn watched_channel_as(broker: &TestBroker, user: &str, pass: &str) -> Watched {
+    watched(amqprs_args(broker, user, pass, &vhost(broker))).await
+}
+
+/// [`watched_channel`] on the broker, vhost and user `url` names (a broker that is not a
+/// [`TestBroker`]: an `rmqd` subprocess, an `EmbeddedBroker`).
+pub async fn watched_url(url: &str) -> Watched {
+    watched(OpenConnectionArguments::try_from(url).expect("amqprs parses the URL")).await
+}
+
+async fn watched(args: OpenConnectionArguments) -> Watched {
+    let conn = within("amqprs connection", AConnection::open(&args))
+        .await
+        .unwrap_or_else(|e| panic!("amqprs connects to the broker: {e}"));
     let (recorder, notices) = Recorder::new();
     conn.register_callback(recorder.clone())
         .await
@@ -777,24 +842,83 @@ impl Watched {
 // ---------------------------------------------------------------------------------------------
 // the rmqd binary
 
-/// The rmqd binary: `RMQD_BIN`, or built now next to this test (a no-op when up to date).
-pub fn rmqd_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("RMQD_BIN") {
-        return PathBuf::from(bin);
+/// The rmqd binary: `RMQD_BIN`, or built next to this test the first time it is asked for
+/// (cargo takes a while even when it has nothing to do, and holds a lock other tests wait on).
+pub fn rmqd_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("RMQD_BIN") {
+            return PathBuf::from(bin);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building rmqd failed");
+        // target/<profile>/deps/<this test> -> target/<profile>/rmqd
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary lives in target/<profile>/deps");
+        profile_dir.join("rmqd")
+    })
+}
+
+/// `program` without the `RMQD_*` and `RUST_LOG` variables of the environment running the
+/// tests: a developer's settings must not change what a test broker does.
+pub fn isolated(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("RMQD_") || var == "RUST_LOG" {
+            command.env_remove(var);
+        }
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "rmqd", "--bin", "rmqd"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building rmqd failed");
-    // target/<profile>/deps/<this test> -> target/<profile>/rmqd
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    profile_dir.join("rmqd")
+    command
+}
+
+/// The rmqd binary, [`isolated`] from the test's environment.
+pub fn rmqd_command() -> Command {
+    isolated(rmqd_binary())
+}
+
+/// The URL rmqd prints on stdout once it listens, without the newline; `None` when stdout
+/// ended first (rmqd exited before listening).
+pub fn ready_line(stdout: &mut impl BufRead) -> Option<String> {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("read rmqd's stdout");
+    line.ends_with('\n').then(|| line.trim_end().to_string())
+}
+
+/// The port of a URL rmqd printed: `amqp://user:pass@127.0.0.1:PORT`.
+#[track_caller]
+pub fn port_of(url: &str) -> u16 {
+    url.trim_end()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the URL {url:?} does not end with a port"))
+}
+
+/// How `child` exited, if it did within `limit`.
+pub fn exited_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How `child` exited after `what`, failing the test if it still runs after [`WAIT`].
+#[track_caller]
+pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    exited_within(child, WAIT).unwrap_or_else(|| panic!("rmqd did not exit after {what}"))
 }
 
 /// One ctl command over the admin socket; returns the JSON response.
@@ -808,4 +932,15 @@ pub fn ctl(socket: &Path, request: &str) -> String {
         .read_line(&mut response)
         .expect("response");
     response
+}
+
+/// A ctl request that must succeed: its reply starts `{"ok":true`. Returns the reply.
+#[track_caller]
+pub fn ctl_ok(socket: &Path, request: &str) -> String {
+    let reply = ctl(socket, request);
+    assert!(
+        reply.starts_with(r#"{"ok":true"#),
+        "{request} was refused: {reply}"
+    );
+    reply
 }
