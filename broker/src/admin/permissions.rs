@@ -19,18 +19,11 @@ const OF_USER: &[Column] = &[
     Column::plain("read"),
 ];
 
-const fn command(
-    name: &'static str,
-    usage: &'static str,
-    summary: &'static str,
-    args: usize,
-    run: fn(&Broker, &Call<'_>) -> Response,
-) -> CommandSpec {
-    CommandSpec::exact("Access Control", name, usage, summary, args, run)
-}
+const GROUP: &str = "Access Control";
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    command(
+    CommandSpec::exact(
+        GROUP,
         "clear_permissions",
         "[--vhost <vhost>] <username>",
         "Revokes user permissions for a vhost",
@@ -40,7 +33,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         columns: IN_VHOST,
         default_columns: &["user", "configure", "write", "read"],
-        ..command(
+        ..CommandSpec::exact(
+            GROUP,
             "list_permissions",
             "[--vhost <vhost>] [--no-table-headers]",
             "Lists user permissions in a virtual host",
@@ -51,7 +45,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         columns: OF_USER,
         default_columns: &["vhost", "configure", "write", "read"],
-        ..command(
+        ..CommandSpec::exact(
+            GROUP,
             "list_user_permissions",
             "[--no-table-headers] <username>",
             "Lists permissions of a user across all virtual hosts",
@@ -59,7 +54,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
             list_user_permissions,
         )
     },
-    command(
+    CommandSpec::exact(
+        GROUP,
         "set_permissions",
         "[--vhost <vhost>] <username> <conf> <write> <read>",
         "Sets user permissions for a vhost",

@@ -16,18 +16,11 @@ const COLUMNS: &[Column] = &[
     Column::plain("priority"),
 ];
 
-const fn command(
-    name: &'static str,
-    usage: &'static str,
-    summary: &'static str,
-    args: usize,
-    run: fn(&Broker, &Call<'_>) -> Response,
-) -> CommandSpec {
-    CommandSpec::exact("Policies", name, usage, summary, args, run)
-}
+const GROUP: &str = "Policies";
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    command(
+    CommandSpec::exact(
+        GROUP,
         "clear_policy",
         "[--vhost <vhost>] <name>",
         "Clears (removes) a policy",
@@ -44,7 +37,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
             "definition",
             "priority",
         ],
-        ..command(
+        ..CommandSpec::exact(
+            GROUP,
             "list_policies",
             "[--vhost <vhost>] [--no-table-headers]",
             "Lists all policies in a virtual host",
@@ -65,7 +59,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
                 takes_value: true,
             },
         ],
-        ..command(
+        ..CommandSpec::exact(
+            GROUP,
             "set_policy",
             "[--vhost <vhost>] [--priority <priority>] [--apply-to <apply-to>] <name> <pattern> \
              <definition>",

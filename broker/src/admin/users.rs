@@ -13,39 +13,35 @@ const LIST_COLUMNS: &[Column] = &[
     Column::rendered("tags", Render::List),
 ];
 
-const fn command(
-    name: &'static str,
-    usage: &'static str,
-    summary: &'static str,
-    args: (usize, Option<usize>),
-    run: fn(&Broker, &Call<'_>) -> Response,
-) -> CommandSpec {
-    CommandSpec::plain("Users", name, usage, summary, args, run)
-}
+const GROUP: &str = "Users";
 
 pub(super) const COMMANDS: &[CommandSpec] = &[
-    command(
+    CommandSpec::plain(
+        GROUP,
         "add_user",
         "<username> <password>",
         "Creates a new user in the internal database. This user will have no permissions for any virtual hosts by default.",
         (2, Some(2)),
         add_user,
     ),
-    command(
+    CommandSpec::plain(
+        GROUP,
         "authenticate_user",
         "<username> <password>",
         "Attempts to authenticate a user. Exits with a non-zero code if authentication fails.",
         (2, Some(2)),
         authenticate_user,
     ),
-    command(
+    CommandSpec::plain(
+        GROUP,
         "change_password",
         "<username> <password>",
         "Changes the user password",
         (2, Some(2)),
         change_password,
     ),
-    command(
+    CommandSpec::plain(
+        GROUP,
         "delete_user",
         "<username>",
         "Removes a user from the internal database",
@@ -55,7 +51,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         columns: LIST_COLUMNS,
         default_columns: &["user", "tags"],
-        ..command(
+        ..CommandSpec::plain(
+            GROUP,
             "list_users",
             "[--no-table-headers]",
             "List user names and tags",
@@ -63,7 +60,8 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
             list_users,
         )
     },
-    command(
+    CommandSpec::plain(
+        GROUP,
         "set_user_tags",
         "<username> <tag> [...]",
         "Sets user tags",
